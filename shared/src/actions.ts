@@ -1,0 +1,254 @@
+import { z } from "zod";
+import { LabrigError } from "./errors.js";
+import type { ResourceDescription, ResourceKind } from "./model.js";
+import { describeZodError } from "./validation.js";
+
+const Bit = z.union([z.literal(0), z.literal(1)]);
+const PowerState = z.enum(["on", "off"]);
+const Millis = (max: number, min = 0) => z.number().int().min(min).max(max);
+const NoParams = z.object({}).strict();
+
+/** Longest a single action may be asked to wait or expect, so no request can pin a device for hours. */
+export const MAX_ACTION_MS = 600_000;
+
+interface ActionDefinition {
+  /** What the action does, for docs and the planner's prompt. */
+  description: string;
+  /** The kind of resource the action needs; null for actions that touch no hardware. */
+  resourceKind: ResourceKind | null;
+  params: z.ZodObject;
+  result: z.ZodObject;
+  /** True when running the action twice has the same effect as running it once. */
+  retrySafe: boolean;
+}
+
+/**
+ * The action catalogue: every operation labrig can run on a device, defined once.
+ * REST validation, agent validation, OpenAPI docs and the planner's schema all derive from it.
+ */
+export const ACTIONS = {
+  "serial.write": {
+    description: "Write text to a serial console (use \\n for Enter).",
+    resourceKind: "serial",
+    params: z.object({ data: z.string().min(1).max(65_536) }).strict(),
+    result: z.object({ bytes: z.number().int().nonnegative() }),
+    retrySafe: false,
+  },
+  "serial.expect": {
+    description:
+      "Wait until the console shows a pattern (literal text, or a regular expression when regex is true). Reads output not yet consumed by an earlier expect; flush discards it first.",
+    resourceKind: "serial",
+    params: z
+      .object({
+        pattern: z.string().min(1).max(1024),
+        timeout_ms: Millis(MAX_ACTION_MS, 1),
+        regex: z.boolean().default(false),
+        flush: z.boolean().default(false),
+      })
+      .strict()
+      .superRefine((p, ctx) => {
+        if (!p.regex) return;
+        try {
+          new RegExp(p.pattern);
+        } catch (err) {
+          ctx.addIssue({ code: "custom", path: ["pattern"], message: `not a valid regular expression: ${(err as Error).message}` });
+        }
+      }),
+    result: z.object({
+      match: z.string(),
+      groups: z.array(z.string().nullable()),
+      transcript: z.string(),
+    }),
+    retrySafe: false,
+  },
+  "serial.read": {
+    description: "Return the tail of the console log.",
+    resourceKind: "serial",
+    params: z.object({ max_bytes: z.number().int().min(1).max(1_048_576).default(4096) }).strict(),
+    result: z.object({ text: z.string() }),
+    retrySafe: true,
+  },
+  "gpio.write": {
+    description: "Set an output line to a logical value (1 = active).",
+    resourceKind: "gpio",
+    params: z.object({ value: Bit }).strict(),
+    result: z.object({ value: Bit }),
+    retrySafe: true,
+  },
+  "gpio.read": {
+    description: "Read a line's logical value.",
+    resourceKind: "gpio",
+    params: NoParams,
+    result: z.object({ value: Bit }),
+    retrySafe: true,
+  },
+  "gpio.pulse": {
+    description: "Drive a line to value for width_ms, then back; the width is measured on the agent.",
+    resourceKind: "gpio",
+    params: z.object({ width_ms: Millis(60_000, 1), value: Bit.default(1) }).strict(),
+    result: z.object({ width_ms: z.number().nonnegative() }),
+    retrySafe: false,
+  },
+  "power.on": {
+    description: "Switch the device's power on.",
+    resourceKind: "power",
+    params: NoParams,
+    result: z.object({ state: PowerState }),
+    retrySafe: true,
+  },
+  "power.off": {
+    description: "Switch the device's power off.",
+    resourceKind: "power",
+    params: NoParams,
+    result: z.object({ state: PowerState }),
+    retrySafe: true,
+  },
+  "power.cycle": {
+    description: "Power off, wait off_ms (default from the agent's config), power on; one action on the agent.",
+    resourceKind: "power",
+    params: z.object({ off_ms: Millis(MAX_ACTION_MS).optional() }).strict(),
+    result: z.object({ state: PowerState }),
+    retrySafe: false,
+  },
+  "capture.snapshot": {
+    description: "Capture the current video frame as a JPEG artifact.",
+    resourceKind: "video",
+    params: NoParams,
+    result: z.object({
+      artifact: z.string(),
+      mime_type: z.string(),
+      width: z.number().int().positive(),
+      height: z.number().int().positive(),
+    }),
+    retrySafe: true,
+  },
+  "capture.record": {
+    description: "Record a clip of duration_s seconds as an artifact.",
+    resourceKind: "video",
+    params: z.object({ duration_s: z.number().min(0.1).max(600), format: z.enum(["webm", "mp4"]).default("webm") }).strict(),
+    result: z.object({
+      artifact: z.string(),
+      mime_type: z.string(),
+      duration_ms: z.number().nonnegative(),
+      frames: z.number().int().nonnegative(),
+    }),
+    retrySafe: true,
+  },
+  wait: {
+    description: "Wait ms milliseconds on the agent.",
+    resourceKind: null,
+    params: z.object({ ms: Millis(MAX_ACTION_MS) }).strict(),
+    result: z.object({ waited_ms: z.number().nonnegative() }),
+    retrySafe: true,
+  },
+} as const satisfies Record<string, ActionDefinition>;
+
+export type ActionName = keyof typeof ACTIONS;
+export type ActionParamsOf<A extends ActionName> = z.infer<(typeof ACTIONS)[A]["params"]>;
+export type ActionResultOf<A extends ActionName> = z.infer<(typeof ACTIONS)[A]["result"]>;
+
+export const ACTION_NAMES = Object.keys(ACTIONS) as [ActionName, ...ActionName[]];
+
+/** Schema of an action name from the catalogue. */
+export const ActionNameSchema = z.enum(ACTION_NAMES);
+
+/** True when `name` is in the catalogue. */
+export function isActionName(name: string): name is ActionName {
+  return Object.hasOwn(ACTIONS, name);
+}
+
+/** The catalogue entry for `name`, or `unknown_action` naming the ones that exist. */
+export function getAction(name: string): (typeof ACTIONS)[ActionName] {
+  if (!isActionName(name)) {
+    throw new LabrigError("unknown_action", `Unknown action '${name}'. Known actions: ${ACTION_NAMES.join(", ")}.`);
+  }
+  return ACTIONS[name];
+}
+
+/** Validates an action's params (defaults applied) or throws `validation_failed` naming each bad field. */
+export function parseActionParams(name: string, params: unknown): Record<string, unknown> {
+  const spec = getAction(name);
+  const parsed = spec.params.safeParse(params ?? {});
+  if (!parsed.success) {
+    throw new LabrigError("validation_failed", `Invalid params for ${name}: ${describeZodError(parsed.error, "params")}`);
+  }
+  return parsed.data as Record<string, unknown>;
+}
+
+/** Validates an action's result against the catalogue (agents check what drivers return). */
+export function parseActionResult(name: ActionName, result: unknown): Record<string, unknown> {
+  const parsed = ACTIONS[name].result.safeParse(result);
+  if (!parsed.success) {
+    throw new LabrigError("internal_error", `Driver returned an invalid result for ${name}: ${describeZodError(parsed.error, "result")}`);
+  }
+  return parsed.data as Record<string, unknown>;
+}
+
+/** Default power-cycle off time when neither the request nor the config names one (labgrid's convention). */
+export const DEFAULT_POWER_CYCLE_OFF_MS = 2000;
+
+/**
+ * How long the agent lets an action run before failing it with `action_timeout`.
+ * Actions that wait by design get their own wait plus a margin.
+ */
+export function actionTimeoutMs(name: ActionName, params: Record<string, unknown>, baseMs = 10_000): number {
+  const num = (key: string): number => (typeof params[key] === "number" ? (params[key] as number) : 0);
+  switch (name) {
+    case "serial.expect":
+      return num("timeout_ms") + baseMs;
+    case "wait":
+      return num("ms") + baseMs;
+    case "gpio.pulse":
+      return num("width_ms") + baseMs;
+    case "power.cycle":
+      return (params.off_ms === undefined ? DEFAULT_POWER_CYCLE_OFF_MS : num("off_ms")) + baseMs;
+    case "capture.record":
+      return num("duration_s") * 1000 + baseMs * 3;
+    default:
+      return baseMs;
+  }
+}
+
+/** The actions a device with these resources can run (actions needing no resource are always offered). */
+export function actionsForResources(resources: readonly ResourceDescription[]): ActionName[] {
+  const kinds = new Set(resources.map((r) => r.kind));
+  return ACTION_NAMES.filter((name) => {
+    const kind = ACTIONS[name].resourceKind;
+    return kind === null || kinds.has(kind);
+  });
+}
+
+/**
+ * Picks the resource an action runs on: the named one (which must be of the right kind),
+ * or the device's only resource of that kind. Returns null for actions needing none.
+ */
+export function resolveResource(name: ActionName, resources: readonly ResourceDescription[], requested?: string | null): string | null {
+  const kind = ACTIONS[name].resourceKind;
+  if (kind === null) {
+    if (requested) throw new LabrigError("unknown_resource", `Action ${name} uses no resource; leave 'resource' out.`);
+    return null;
+  }
+  const candidates = resources.filter((r) => r.kind === kind);
+  if (requested) {
+    const found = resources.find((r) => r.name === requested);
+    if (!found) {
+      throw new LabrigError(
+        "unknown_resource",
+        `The device has no resource '${requested}'. Its ${kind} resources: ${candidates.map((r) => r.name).join(", ") || "none"}.`,
+      );
+    }
+    if (found.kind !== kind) {
+      throw new LabrigError("unknown_resource", `Resource '${requested}' is ${found.kind}, but ${name} needs a ${kind} resource.`);
+    }
+    return found.name;
+  }
+  const [only, ...rest] = candidates;
+  if (!only) throw new LabrigError("unsupported_action", `The device has no ${kind} resource, so it cannot run ${name}.`);
+  if (rest.length > 0) {
+    throw new LabrigError(
+      "ambiguous_resource",
+      `The device has several ${kind} resources (${candidates.map((r) => r.name).join(", ")}); name one in 'resource'.`,
+    );
+  }
+  return only.name;
+}

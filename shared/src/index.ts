@@ -1,0 +1,11 @@
+export * from "./errors.js";
+export * from "./validation.js";
+export * from "./model.js";
+export * from "./actions.js";
+export * from "./records.js";
+export * from "./events.js";
+export * from "./json-schema.js";
+export * from "./time.js";
+
+/** The protocol version agents and hub announce to each other. */
+export const PROTOCOL_VERSION = 1;
