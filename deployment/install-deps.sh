@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages labrig needs on this machine. Safe to run twice:
+# it installs only what is missing. Run as root (or it re-runs itself with sudo).
+#   deployment/install-deps.sh          what the hub and the simulated rig need
+#   deployment/install-deps.sh --dev    also what the test suite needs
+set -euo pipefail
+
+packages=(socat)           # the simulated rig's serial console is a real pseudo-terminal made by socat
+if [[ "${1:-}" == "--dev" ]]; then
+  packages+=()             # test-only packages are added here as issues need them
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all present (${packages[*]})"
+  exit 0
+fi
+
+if [[ $EUID -ne 0 ]]; then
+  exec sudo "$0" "$@"
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

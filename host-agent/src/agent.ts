@@ -1,0 +1,183 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { nowIso } from "@labrig/shared";
+import type { AgentConfig, DeviceConfig } from "./config.js";
+import { ConsoleStream } from "./console-stream.js";
+import { Device } from "./devices/device.js";
+import type { LineFactory } from "./devices/gpio/gpio-line.js";
+import { MemoryLine, MemoryLineFactory } from "./devices/gpio/memory-line.js";
+import { ONOFF_SYSFS_ROOT, SysfsLineFactory } from "./devices/gpio/sysfs-line.js";
+import { Executor } from "./executor.js";
+import { HubLink } from "./hub-link.js";
+import type { Logger } from "./logger.js";
+import { Outbox } from "./outbox.js";
+import { SimPty } from "./sim/pty.js";
+import { SimulatedDut, type SimulatedDutOptions } from "./sim/simulated-dut.js";
+import { AGENT_VERSION } from "./version.js";
+
+export interface AgentOptions {
+  /** Options for every simulated board (tests shorten the boot). */
+  sim?: SimulatedDutOptions;
+}
+
+export interface Agent {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly devices: ReadonlyMap<string, Device>;
+  readonly executor: Executor;
+  readonly hubLink: HubLink;
+  readonly outbox: Outbox;
+  /** Simulated boards by device id. */
+  readonly sims: ReadonlyMap<string, { pty: SimPty; dut: SimulatedDut | null }>;
+}
+
+interface Component {
+  name: string;
+  start: () => Promise<void> | void;
+  stop: () => Promise<void> | void;
+}
+
+/** auto = sysfs where the GPIO sysfs tree exists, memory elsewhere (a laptop, CI). */
+function chooseLineFactory(config: AgentConfig, logger: Logger): LineFactory {
+  const { driver, sysfs_root } = config.gpio;
+  const useSysfs = driver === "sysfs" || (driver === "auto" && existsSync(sysfs_root));
+  if (!useSysfs) {
+    logger.info({ driver, sysfs_root }, "GPIO lines are in memory (no GPIO sysfs here); nothing physical is switched");
+    return new MemoryLineFactory();
+  }
+  if (sysfs_root !== ONOFF_SYSFS_ROOT) {
+    logger.warn({ sysfs_root }, `chips are looked up under ${sysfs_root}, but onoff drives pins under ${ONOFF_SYSFS_ROOT}`);
+  }
+  return new SysfsLineFactory(sysfs_root, logger);
+}
+
+function simResources(config: DeviceConfig): { serial: string; power: string; reset: string | undefined; path: string } {
+  const serial = config.resources.find((r) => r.kind === "serial");
+  const power = config.resources.find((r) => r.kind === "power");
+  // The config schema guarantees both for simulated devices; this guards code that builds configs by hand.
+  if (!serial || serial.kind !== "serial" || !power) throw new Error(`simulated device ${config.id} needs a serial and a power resource`);
+  const reset = config.resources.find((r) => r.kind === "gpio" && r.name === "reset");
+  return { serial: serial.name, power: power.name, reset: reset?.name, path: serial.path };
+}
+
+/**
+ * Builds the agent from its config: hub link, simulated pseudo-terminals, devices (lines, then
+ * serial consoles), simulated boards, executor. start() runs them in that order; stop() in reverse.
+ */
+export function createAgent(config: AgentConfig, logger: Logger, options: AgentOptions = {}): Agent {
+  const host = config.host;
+  const sharedLines = chooseLineFactory(config, logger);
+  const devices = new Map<string, Device>();
+  const streams = new Map<string, ConsoleStream>();
+  const sims = new Map<string, { pty: SimPty; dut: SimulatedDut | null }>();
+
+  const outbox = new Outbox(logger);
+
+  for (const dc of config.devices) {
+    // A simulated board's lines are private memory lines: the simulator must see them, and they must never touch real pins.
+    const lineFactory = dc.simulated ? new MemoryLineFactory() : sharedLines;
+    const device = new Device(dc, {
+      lineFactory,
+      logger: logger.child({ device: dc.id }),
+      // hubLink is built below; devices only report once started, long after that.
+      reportState: (s) => hubLink.sendDeviceState({ host, device: dc.id, ...s, at: nowIso() }),
+      onConsoleData: (resource, text) => streams.get(`${dc.id}/${resource}`)?.push(text),
+    });
+    devices.set(dc.id, device);
+    if (dc.simulated) {
+      const { path } = simResources(dc);
+      sims.set(dc.id, { pty: new SimPty({ path }, logger.child({ sim: dc.id })), dut: null });
+    }
+  }
+
+  const hubLink = new HubLink(
+    {
+      url: config.hub.url,
+      host,
+      token: config.hub.token,
+      version: AGENT_VERSION,
+      startedAt: nowIso(),
+      devices: [...devices.values()].map((d) => d.describe()),
+    },
+    {
+      onActionRequest: (req) => executor.submit(req),
+      onActionCancel: (id) => executor.cancel(id),
+      onInvalidActionRequest: (id, device, error) => executor.reject(id, device, error),
+      onReady: () => {
+        outbox.flush();
+        for (const s of streams.values()) s.flush();
+      },
+    },
+    logger,
+  );
+  outbox.attach(hubLink);
+  for (const dc of config.devices) {
+    for (const r of dc.resources) {
+      if (r.kind === "serial") streams.set(`${dc.id}/${r.name}`, new ConsoleStream({ host, device: dc.id, resource: r.name }, hubLink));
+    }
+  }
+  const executor = new Executor(host, devices, (result) => outbox.add(result), logger);
+
+  const components: Component[] = [
+    { name: "data dir", start: () => void mkdirSync(config.data_dir, { recursive: true }), stop: () => undefined },
+    { name: "hub link", start: () => hubLink.start(), stop: () => hubLink.stop() },
+    { name: "outbox", start: () => undefined, stop: () => outbox.stop() },
+    ...[...sims.entries()].map(([id, sim]) => ({ name: `sim pty ${id}`, start: () => sim.pty.start(), stop: () => sim.pty.stop() })),
+    { name: "console streams", start: () => undefined, stop: () => [...streams.values()].forEach((s) => s.stop()) },
+    ...[...devices.values()].map((d) => ({ name: `device ${d.id}`, start: () => d.start(), stop: () => d.stop() })),
+    ...[...sims.entries()].map(([id, sim]) => ({
+      name: `sim board ${id}`,
+      start: () => {
+        const device = devices.get(id) as Device;
+        const names = simResources(device.config);
+        const power = device.line(names.power);
+        const reset = names.reset === undefined ? undefined : device.line(names.reset);
+        if (!(power instanceof MemoryLine) || (reset !== undefined && !(reset instanceof MemoryLine))) {
+          throw new Error(`simulated device ${id} must have in-memory lines`);
+        }
+        sim.dut = new SimulatedDut(sim.pty, { power, reset }, logger.child({ sim: id }), options.sim);
+        sim.dut.start();
+      },
+      stop: () => sim.dut?.stop(),
+    })),
+    { name: "executor", start: () => executor.start(), stop: () => executor.stop() },
+  ];
+
+  const started: Component[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const c of started.splice(0).reverse()) {
+      try {
+        await c.stop();
+        logger.debug({ component: c.name }, "stopped");
+      } catch (err) {
+        logger.error({ component: c.name, err: (err as Error).message }, "stopping failed; continuing with the rest");
+      }
+    }
+  };
+
+  return {
+    devices,
+    executor,
+    hubLink,
+    outbox,
+    sims,
+    async start() {
+      logger.info({ host, hub: config.hub.url, version: AGENT_VERSION, devices: [...devices.keys()], config: config.config_path }, "agent starting");
+      for (const c of components) {
+        try {
+          await c.start();
+        } catch (err) {
+          logger.error({ component: c.name, err: (err as Error).message }, "start failed; stopping what was started");
+          await stopAll();
+          throw err;
+        }
+        started.push(c);
+      }
+      logger.info({ host }, "agent started");
+    },
+    async stop() {
+      logger.info({ host }, "agent stopping");
+      await stopAll();
+      logger.info({ host }, "agent stopped");
+    },
+  };
+}

@@ -1,0 +1,240 @@
+import { performance } from "node:perf_hooks";
+import {
+  LabrigError,
+  deriveCapabilities,
+  type ActionName,
+  type ActionParamsOf,
+  type DeviceDescription,
+  type DeviceState,
+  type ResourceDescription,
+} from "@labrig/shared";
+import { sleep } from "../abort.js";
+import type { DeviceConfig, GpioResourceConfig, PowerResourceConfig } from "../config.js";
+import type { Logger } from "../logger.js";
+import type { Bit, GpioLine, LineFactory, LineSpec } from "./gpio/gpio-line.js";
+import { PowerSwitch } from "./power-switch.js";
+import { SerialConsole } from "./serial-console.js";
+
+/** A resource's state change, before the device adds host, device and time. */
+export type ResourceStateReport = Omit<DeviceState, "host" | "device" | "at">;
+
+export interface DeviceCollaborators {
+  lineFactory: LineFactory;
+  logger: Logger;
+  reportState: (state: ResourceStateReport) => void;
+  onConsoleData: (resource: string, text: string) => void;
+}
+
+type Driver =
+  | { kind: "serial"; console: SerialConsole }
+  | { kind: "gpio"; line: GpioLine; config: GpioResourceConfig }
+  | { kind: "power"; power: PowerSwitch; line: GpioLine };
+
+function lineSpec(deviceId: string, r: PowerResourceConfig | GpioResourceConfig): LineSpec {
+  const out = r.kind === "power" || r.direction === "out";
+  return {
+    name: `${deviceId}/${r.name}`,
+    line: r.line,
+    chip: r.chip,
+    direction: out ? "out" : "in",
+    activeLow: r.active_low,
+    initial: r.kind === "power" ? r.initial : (r.initial ?? 0),
+  };
+}
+
+/**
+ * One device under test: its description (config data) and the drivers that operate its
+ * resources. Resources come only from config, so an action can never reach a line or port
+ * the device was not given.
+ */
+export class Device {
+  private readonly drivers = new Map<string, Driver>();
+  private started = false;
+
+  constructor(
+    readonly config: DeviceConfig,
+    private readonly c: DeviceCollaborators,
+  ) {}
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  get resources(): ResourceDescription[] {
+    return this.config.resources.map((r) => ({ name: r.name, kind: r.kind }));
+  }
+
+  /** The device as announced in `hello`. */
+  describe(): DeviceDescription {
+    const resources = this.resources;
+    return {
+      id: this.config.id,
+      labels: this.config.labels,
+      capabilities: deriveCapabilities(resources, this.config.capabilities),
+      resources,
+    };
+  }
+
+  /** The line behind a gpio or power resource (the simulator attaches to these). */
+  line(resource: string): GpioLine | undefined {
+    const d = this.drivers.get(resource);
+    return d && d.kind !== "serial" ? d.line : undefined;
+  }
+
+  serialConsole(resource: string): SerialConsole | undefined {
+    const d = this.drivers.get(resource);
+    return d?.kind === "serial" ? d.console : undefined;
+  }
+
+  /** Opens lines first (outputs get their initial level at once), then serial consoles. */
+  async start(): Promise<void> {
+    for (const r of this.config.resources) {
+      if (r.kind === "serial") continue;
+      const line = await this.c.lineFactory.open(lineSpec(this.id, r));
+      if (r.kind === "power") {
+        const power = new PowerSwitch(line, { cycleOffMs: r.cycle_off_ms }, (state) => this.c.reportState({ resource: r.name, status: "ready", power: state }));
+        this.drivers.set(r.name, { kind: "power", power, line });
+        this.c.reportState({ resource: r.name, status: "ready", power: power.state });
+      } else {
+        this.drivers.set(r.name, { kind: "gpio", line, config: r });
+        this.c.reportState({ resource: r.name, status: "ready", value: line.read() });
+      }
+    }
+    for (const r of this.config.resources) {
+      if (r.kind !== "serial") continue;
+      const console = new SerialConsole(
+        {
+          name: `${this.id}/${r.name}`,
+          path: r.path,
+          baudRate: r.baud_rate,
+          dataBits: r.data_bits,
+          parity: r.parity,
+          stopBits: r.stop_bits,
+          rtsCts: r.rts_cts,
+          txCharDelayMs: r.tx_char_delay_ms,
+        },
+        this.c.logger,
+        {
+          onData: (text) => this.c.onConsoleData(r.name, text),
+          onState: (status, detail) => this.c.reportState({ resource: r.name, status, ...(detail === undefined ? {} : { detail: detail.slice(0, 1024) }) }),
+        },
+      );
+      this.drivers.set(r.name, { kind: "serial", console });
+      await console.start();
+    }
+    this.started = true;
+  }
+
+  /** Closes serial consoles, then releases lines: the reverse of start. */
+  async stop(): Promise<void> {
+    this.started = false;
+    const drivers = [...this.drivers.entries()].reverse();
+    for (const [, d] of drivers) {
+      if (d.kind === "serial") await d.console.stop();
+    }
+    for (const [name, d] of drivers) {
+      if (d.kind === "serial") continue;
+      try {
+        d.line.release();
+      } catch (err) {
+        this.c.logger.warn({ device: this.id, resource: name, err: (err as Error).message }, "releasing GPIO line failed; it stays exported until reboot");
+      }
+    }
+    this.drivers.clear();
+  }
+
+  /**
+   * Runs one action whose params are already validated (defaults applied) and whose
+   * resource is already resolved. Returns the raw result; the executor checks its shape.
+   */
+  async run(action: ActionName, resource: string | null, params: Record<string, unknown>, signal: AbortSignal): Promise<Record<string, unknown>> {
+    if (!this.started) throw new LabrigError("device_unavailable", `Device ${this.id} is not started; the agent is starting or stopping. Retry shortly.`);
+    switch (action) {
+      case "wait": {
+        const p = params as ActionParamsOf<"wait">;
+        const t0 = performance.now();
+        await sleep(p.ms, signal);
+        return { waited_ms: performance.now() - t0 };
+      }
+      case "serial.write": {
+        const p = params as ActionParamsOf<"serial.write">;
+        return { bytes: await this.serial(resource).write(p.data, signal) };
+      }
+      case "serial.expect": {
+        const p = params as ActionParamsOf<"serial.expect">;
+        const r = await this.serial(resource).expect({ pattern: p.pattern, regex: p.regex, timeoutMs: p.timeout_ms, flush: p.flush }, signal);
+        return { ...r };
+      }
+      case "serial.read": {
+        const p = params as ActionParamsOf<"serial.read">;
+        return { text: this.serial(resource).read(p.max_bytes) };
+      }
+      case "gpio.write": {
+        const p = params as ActionParamsOf<"gpio.write">;
+        this.outputLine(resource).write(p.value);
+        this.c.reportState({ resource: resource as string, status: "ready", value: p.value });
+        return { value: p.value };
+      }
+      case "gpio.read":
+        return { value: this.gpio(resource).line.read() };
+      case "gpio.pulse": {
+        const p = params as ActionParamsOf<"gpio.pulse">;
+        const line = this.outputLine(resource);
+        const inactive = (1 - p.value) as Bit;
+        // Timed here, next to the pin: the hub's clock would add network jitter to the width.
+        const t0 = performance.now();
+        line.write(p.value);
+        try {
+          await sleep(p.width_ms, signal);
+        } finally {
+          // Even when aborted, the line must not be left active (a reset held forever).
+          line.write(inactive);
+        }
+        return { width_ms: performance.now() - t0 };
+      }
+      case "power.on":
+        return { state: this.power(resource).on() };
+      case "power.off":
+        return { state: this.power(resource).off() };
+      case "power.cycle": {
+        const p = params as ActionParamsOf<"power.cycle">;
+        return { state: await this.power(resource).cycle(p.off_ms, signal) };
+      }
+      case "capture.snapshot":
+      case "capture.record":
+        throw new LabrigError("unsupported_action", `${action} needs a video resource; this agent version has no capture support yet.`);
+    }
+  }
+
+  private driver(resource: string | null): Driver {
+    const d = resource === null ? undefined : this.drivers.get(resource);
+    if (!d) throw new LabrigError("unknown_resource", `Device ${this.id} has no resource '${resource}'.`);
+    return d;
+  }
+
+  private serial(resource: string | null): SerialConsole {
+    const d = this.driver(resource);
+    if (d.kind !== "serial") throw new LabrigError("unknown_resource", `Resource '${resource}' of ${this.id} is ${d.kind}, not serial.`);
+    return d.console;
+  }
+
+  private gpio(resource: string | null): { line: GpioLine; config: GpioResourceConfig } {
+    const d = this.driver(resource);
+    if (d.kind !== "gpio") throw new LabrigError("unknown_resource", `Resource '${resource}' of ${this.id} is ${d.kind}, not gpio.`);
+    return d;
+  }
+
+  private outputLine(resource: string | null): GpioLine {
+    const { line, config } = this.gpio(resource);
+    if (config.direction !== "out") {
+      throw new LabrigError("forbidden_line", `Line '${config.name}' of ${this.id} is an input; set direction: out in the agent config to drive it.`);
+    }
+    return line;
+  }
+
+  private power(resource: string | null): PowerSwitch {
+    const d = this.driver(resource);
+    if (d.kind !== "power") throw new LabrigError("unknown_resource", `Resource '${resource}' of ${this.id} is ${d.kind}, not power.`);
+    return d.power;
+  }
+}

@@ -1,0 +1,71 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { LabrigError } from "@labrig/shared";
+
+/** A GPIO controller as sysfs lists it under <sysfs_root>/gpiochipN. */
+export interface GpioChip {
+  /** Directory name, e.g. gpiochip512. */
+  name: string;
+  label: string;
+  /** First sysfs number of the chip; 512 on a Pi 4 and 571 on a Pi 5 with current kernels, but only the kernel knows. */
+  base: number;
+  ngpio: number;
+}
+
+/**
+ * Controllers that drive the 40-pin header on Raspberry Pi models, most specific first.
+ * Used only when the config names no chip; the number still comes from the chip's base.
+ */
+const HEADER_CHIP_LABELS = ["pinctrl-rp1", "pinctrl-bcm2711", "pinctrl-bcm2835"];
+
+function readTrimmed(path: string): string {
+  return readFileSync(path, "utf8").trim();
+}
+
+/** Lists the GPIO chips under `sysfsRoot`; an absent root means no chips. */
+export function listGpioChips(sysfsRoot: string): GpioChip[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(sysfsRoot);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  return entries
+    .filter((e) => /^gpiochip\d+$/.test(e))
+    .map((name) => {
+      const dir = join(sysfsRoot, name);
+      const base = Number.parseInt(readTrimmed(join(dir, "base")), 10);
+      const ngpio = Number.parseInt(readTrimmed(join(dir, "ngpio")), 10);
+      if (!Number.isFinite(base) || !Number.isFinite(ngpio)) {
+        throw new LabrigError("hardware_error", `${dir} has an unreadable base or ngpio; is ${sysfsRoot} a GPIO sysfs tree?`);
+      }
+      return { name, label: readTrimmed(join(dir, "label")), base, ngpio };
+    })
+    .sort((a, b) => a.base - b.base);
+}
+
+/**
+ * The sysfs number of `line` on the chip labelled `chipLabel` (base + line). Without a label,
+ * the Pi header controller is preferred, else the lowest-base chip that has that many lines.
+ */
+export function resolveSysfsNumber(sysfsRoot: string, line: number, chipLabel: string | null): { number: number; chip: GpioChip } {
+  const chips = listGpioChips(sysfsRoot);
+  if (chips.length === 0) {
+    throw new LabrigError("device_unavailable", `No GPIO chips under ${sysfsRoot}. Is this a Pi with the GPIO sysfs interface, or should gpio.driver be memory?`);
+  }
+  const known = chips.map((c) => `${c.label} (base ${c.base}, ${c.ngpio} lines)`).join(", ");
+  let chip: GpioChip | undefined;
+  if (chipLabel !== null) {
+    chip = chips.find((c) => c.label === chipLabel);
+    if (!chip) throw new LabrigError("device_unavailable", `No GPIO chip labelled '${chipLabel}' under ${sysfsRoot}. Chips found: ${known}. Fix 'chip' in the config.`);
+  } else {
+    const fits = chips.filter((c) => line < c.ngpio);
+    chip = HEADER_CHIP_LABELS.map((label) => fits.find((c) => c.label === label)).find((c) => c !== undefined) ?? fits[0];
+    if (!chip) throw new LabrigError("device_unavailable", `No GPIO chip has a line ${line}. Chips found: ${known}.`);
+  }
+  if (line >= chip.ngpio) {
+    throw new LabrigError("device_unavailable", `GPIO chip '${chip.label}' has lines 0-${chip.ngpio - 1}; line ${line} does not exist. Fix 'line' in the config.`);
+  }
+  return { number: chip.base + line, chip };
+}

@@ -1,0 +1,37 @@
+/** A logical level: 1 = active. Whether active means high or low is the line's business (active_low). */
+export type Bit = 0 | 1;
+
+export type LineDirection = "in" | "out";
+
+/** What the agent needs to open one line; the driver decides where it lives (sysfs pin or memory). */
+export interface LineSpec {
+  /** `device/resource`, for logs and error messages. */
+  name: string;
+  /** BCM line number (offset within the chip). */
+  line: number;
+  /** Label of the GPIO chip; null lets the driver pick the header's controller. */
+  chip: string | null;
+  direction: LineDirection;
+  activeLow: boolean;
+  /** Logical value an output is driven to when opened. */
+  initial: Bit;
+}
+
+/**
+ * One GPIO line as the devices use it. Values are logical: active_low is applied here,
+ * at the line layer, so power switches and buttons never think about wiring polarity.
+ */
+export interface GpioLine {
+  readonly name: string;
+  readonly direction: LineDirection;
+  read(): Bit;
+  write(value: Bit): void;
+  /** Gives the line back (unexport / forget); the line must not be used afterwards. */
+  release(): void;
+}
+
+/** Opens lines for one driver (sysfs, memory). */
+export interface LineFactory {
+  readonly driver: "sysfs" | "memory";
+  open(spec: LineSpec): Promise<GpioLine>;
+}

@@ -1,0 +1,380 @@
+import { StringDecoder } from "node:string_decoder";
+import { LabrigError } from "@labrig/shared";
+import { SerialPort } from "serialport";
+import { abortReason, backoffMs, sleep } from "../abort.js";
+import type { Logger } from "../logger.js";
+import { TextRing } from "../text-ring.js";
+
+export interface SerialConsoleOptions {
+  /** `device/resource`, for logs and messages. */
+  name: string;
+  path: string;
+  baudRate: number;
+  dataBits: 5 | 6 | 7 | 8;
+  parity: "none" | "even" | "odd";
+  stopBits: 1 | 2;
+  rtsCts: boolean;
+  txCharDelayMs: number;
+  /** Size of the console log that serial.read returns the tail of. */
+  logChars?: number;
+  /** Size of the not-yet-consumed buffer serial.expect searches. */
+  expectBufferChars?: number;
+  reopenBaseMs?: number;
+  reopenMaxMs?: number;
+}
+
+export interface SerialConsoleHooks {
+  /** Every chunk received, decoded as UTF-8, in order. */
+  onData?: (text: string) => void;
+  /** The port became usable (ready) or was lost / could not be opened (unavailable). */
+  onState?: (status: "ready" | "unavailable", detail?: string) => void;
+}
+
+export interface ExpectOptions {
+  pattern: string;
+  regex: boolean;
+  timeoutMs: number;
+  flush: boolean;
+}
+
+export interface ExpectResult {
+  match: string;
+  groups: (string | null)[];
+  transcript: string;
+}
+
+interface Match {
+  end: number;
+  match: string;
+  groups: (string | null)[];
+}
+
+interface Waiter {
+  find: (text: string) => Match | null;
+  flush: boolean;
+  started: boolean;
+  resolve: (r: ExpectResult) => void;
+  reject: (e: Error) => void;
+  cleanup: () => void;
+}
+
+export const DEFAULT_LOG_CHARS = 256 * 1024;
+export const DEFAULT_EXPECT_BUFFER_CHARS = 64 * 1024;
+const TIMEOUT_TAIL_CHARS = 300;
+
+/**
+ * A serial console on the real serialport binding, with pexpect-style expect.
+ *
+ * Memory is bounded everywhere: the log is a ring, the expect buffer drops its oldest text,
+ * and no line parser is used (a peer that never sends a newline would grow one forever).
+ * serialport does not reopen after an unplug, so this class does, with capped backoff.
+ */
+export class SerialConsole {
+  private port: SerialPort | null = null;
+  private decoder = new StringDecoder("utf8");
+  private readonly log: TextRing;
+  private pending = "";
+  private readonly waiters: Waiter[] = [];
+  private reopenTimer: NodeJS.Timeout | null = null;
+  private reopenAttempt = 0;
+  private running = false;
+  private available: boolean | null = null;
+  private openWaiters = new Set<() => void>();
+  private readonly expectCap: number;
+
+  constructor(
+    private readonly options: SerialConsoleOptions,
+    private readonly logger: Logger,
+    private readonly hooks: SerialConsoleHooks = {},
+  ) {
+    this.log = new TextRing(options.logChars ?? DEFAULT_LOG_CHARS);
+    this.expectCap = options.expectBufferChars ?? DEFAULT_EXPECT_BUFFER_CHARS;
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  get isOpen(): boolean {
+    return this.port?.isOpen === true;
+  }
+
+  /** Characters held for expect (bounded by expectBufferChars). */
+  get pendingLength(): number {
+    return this.pending.length;
+  }
+
+  /** Characters held in the console log (bounded by logChars). */
+  get logLength(): number {
+    return this.log.length;
+  }
+
+  /**
+   * Tries to open the port once. A missing port is not fatal: a board may be unplugged when
+   * the agent starts, so the console reports itself unavailable and keeps trying.
+   */
+  async start(): Promise<void> {
+    this.running = true;
+    await this.tryOpen();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.reopenTimer) clearTimeout(this.reopenTimer);
+    this.reopenTimer = null;
+    this.failWaiters(new LabrigError("device_unavailable", `Serial console ${this.name} was stopped; the agent is shutting down.`));
+    const port = this.port;
+    this.port = null;
+    if (port?.isOpen) {
+      await new Promise<void>((resolve) => {
+        port.close((err) => {
+          if (err) this.logger.warn({ console: this.name, err: err.message }, "closing serial port failed; the descriptor is released on exit anyway");
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Resolves once the port is open (used by start-up code and tests), or rejects after `timeoutMs`. */
+  async waitUntilOpen(timeoutMs: number): Promise<void> {
+    if (this.isOpen) return;
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.openWaiters.delete(done);
+        reject(new LabrigError("device_unavailable", `Serial port ${this.options.path} (${this.name}) did not open within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      this.openWaiters.add(done);
+    });
+  }
+
+  /** The newest `maxChars` of the console log. Works while the port is away: the log is how one sees why it went. */
+  read(maxChars: number): string {
+    return this.log.tail(maxChars);
+  }
+
+  /** Writes `data`; with tx_char_delay_ms, one character at a time with that pause after each. Returns bytes written. */
+  async write(data: string, signal?: AbortSignal): Promise<number> {
+    const port = this.requireOpen();
+    const delay = this.options.txCharDelayMs;
+    if (delay <= 0) {
+      await this.writeAndDrain(port, data);
+      return Buffer.byteLength(data);
+    }
+    let bytes = 0;
+    for (const ch of data) {
+      if (signal?.aborted) throw abortReason(signal);
+      await this.writeAndDrain(port, ch);
+      bytes += Buffer.byteLength(ch);
+      await sleep(delay, signal);
+    }
+    return bytes;
+  }
+
+  /**
+   * Waits for `pattern` in output not consumed by an earlier expect. On a match the buffer is
+   * consumed up to the end of the match. Several expects are served first come, first served.
+   */
+  expect(options: ExpectOptions, signal?: AbortSignal): Promise<ExpectResult> {
+    this.requireOpen();
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    const find = options.regex ? regexFinder(options.pattern) : literalFinder(options.pattern);
+    return new Promise<ExpectResult>((resolve, reject) => {
+      const waiter: Waiter = {
+        find,
+        flush: options.flush,
+        started: false,
+        resolve,
+        reject,
+        cleanup: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+        },
+      };
+      const remove = (): void => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        waiter.cleanup();
+      };
+      const timer = setTimeout(() => {
+        const seen = this.pending.slice(-TIMEOUT_TAIL_CHARS);
+        remove();
+        reject(
+          new LabrigError(
+            "expect_timeout",
+            `No ${options.regex ? "match for the regular expression" : "occurrence of the text"} ${JSON.stringify(options.pattern)} on ${this.name} within ${options.timeoutMs} ms. ` +
+              (seen === "" ? "Nothing unread arrived meanwhile; is the device powered and the baud rate right?" : `Last unread output: ${JSON.stringify(seen)}`),
+            { details: { tail: seen } },
+          ),
+        );
+        this.pump();
+      }, options.timeoutMs);
+      const onAbort = (): void => {
+        remove();
+        reject(abortReason(signal as AbortSignal));
+        this.pump();
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(waiter);
+      this.pump();
+    });
+  }
+
+  private requireOpen(): SerialPort {
+    const port = this.port;
+    if (!port?.isOpen) {
+      throw new LabrigError(
+        "device_unavailable",
+        `Serial console ${this.name} (${this.options.path}) is not open; check the cable/adapter. The agent keeps trying to reopen it.`,
+      );
+    }
+    return port;
+  }
+
+  private writeAndDrain(port: SerialPort, data: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      port.write(data, (err) => {
+        if (err) {
+          reject(new LabrigError("hardware_error", `Writing to ${this.name} failed: ${err.message}`, { cause: err }));
+          return;
+        }
+        port.drain((drainErr) => {
+          if (drainErr) reject(new LabrigError("hardware_error", `Waiting for ${this.name} to send failed: ${drainErr.message}`, { cause: drainErr }));
+          else resolve();
+        });
+      });
+    });
+  }
+
+  private async tryOpen(): Promise<void> {
+    const o = this.options;
+    const port = new SerialPort({
+      path: o.path,
+      baudRate: o.baudRate,
+      dataBits: o.dataBits,
+      parity: o.parity,
+      stopBits: o.stopBits,
+      rtscts: o.rtsCts,
+      autoOpen: false,
+    });
+    try {
+      await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+    } catch (err) {
+      this.markUnavailable(`cannot open ${o.path}: ${(err as Error).message}`);
+      this.scheduleReopen();
+      return;
+    }
+    if (!this.running) {
+      // stop() ran while the open was in flight: give the descriptor back at once.
+      port.close((err) => {
+        if (err) this.logger.warn({ console: this.name, err: err.message }, "closing a port opened during shutdown failed");
+      });
+      return;
+    }
+    this.port = port;
+    this.decoder = new StringDecoder("utf8");
+    this.reopenAttempt = 0;
+    port.on("data", (chunk: Buffer) => this.onData(chunk));
+    port.on("error", (err: Error) => this.logger.warn({ console: this.name, err: err.message }, "serial port error"));
+    port.on("close", (err: Error | null) => this.onClose(port, err));
+    this.available = true;
+    this.logger.info({ console: this.name, path: o.path, baud_rate: o.baudRate }, "serial console open");
+    this.hooks.onState?.("ready");
+    for (const done of [...this.openWaiters]) done();
+    this.openWaiters.clear();
+  }
+
+  private onClose(port: SerialPort, err: Error | null): void {
+    if (port !== this.port) return;
+    this.port = null;
+    if (!this.running) return;
+    const detail = `port ${this.options.path} closed${err ? `: ${err.message}` : ""}`;
+    this.failWaiters(new LabrigError("device_unavailable", `Serial console ${this.name} went away while waiting (${detail}). The agent is reopening it; retry shortly.`));
+    this.markUnavailable(detail);
+    this.scheduleReopen();
+  }
+
+  private markUnavailable(detail: string): void {
+    if (this.available === false) {
+      this.logger.debug({ console: this.name, detail, attempt: this.reopenAttempt }, "serial port still unavailable");
+      return;
+    }
+    this.available = false;
+    this.logger.warn({ console: this.name, detail }, "serial console unavailable; retrying with backoff");
+    this.hooks.onState?.("unavailable", detail);
+  }
+
+  private scheduleReopen(): void {
+    if (!this.running || this.reopenTimer) return;
+    const delay = backoffMs(this.reopenAttempt++, this.options.reopenBaseMs ?? 250, this.options.reopenMaxMs ?? 5000);
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = null;
+      if (!this.running) return;
+      this.tryOpen().catch((err: unknown) => {
+        this.logger.error({ console: this.name, err: (err as Error).message }, "reopening serial port failed unexpectedly");
+        this.scheduleReopen();
+      });
+    }, delay);
+  }
+
+  private onData(chunk: Buffer): void {
+    const text = this.decoder.write(chunk);
+    if (text === "") return;
+    this.log.append(text);
+    this.pending += text;
+    if (this.pending.length > this.expectCap) this.pending = this.pending.slice(this.pending.length - this.expectCap);
+    this.hooks.onData?.(text);
+    this.pump();
+  }
+
+  /** Serves the head waiter, then the next, until one finds no match in what is unread. */
+  private pump(): void {
+    for (;;) {
+      const head = this.waiters[0];
+      if (!head) return;
+      if (!head.started) {
+        head.started = true;
+        // A flush applies when this expect's turn comes, so an earlier expect still sees its text.
+        if (head.flush) this.pending = "";
+      }
+      const m = head.find(this.pending);
+      if (!m) return;
+      const transcript = this.pending.slice(0, m.end);
+      this.pending = this.pending.slice(m.end);
+      this.waiters.shift();
+      head.cleanup();
+      head.resolve({ match: m.match, groups: m.groups, transcript });
+    }
+  }
+
+  private failWaiters(err: LabrigError): void {
+    for (const w of this.waiters.splice(0)) {
+      w.cleanup();
+      w.reject(err);
+    }
+  }
+}
+
+function literalFinder(pattern: string): (text: string) => Match | null {
+  return (text) => {
+    const i = text.indexOf(pattern);
+    return i < 0 ? null : { end: i + pattern.length, match: pattern, groups: [] };
+  };
+}
+
+function regexFinder(pattern: string): (text: string) => Match | null {
+  let re: RegExp;
+  try {
+    re = new RegExp(pattern);
+  } catch (err) {
+    throw new LabrigError("validation_failed", `params.pattern: not a valid regular expression: ${(err as Error).message}`);
+  }
+  return (text) => {
+    const m = re.exec(text);
+    if (!m) return null;
+    return { end: m.index + m[0].length, match: m[0], groups: m.slice(1).map((g) => g ?? null) };
+  };
+}

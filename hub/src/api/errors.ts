@@ -1,0 +1,58 @@
+import { LabrigError, type ErrorCode } from "@labrig/shared";
+import type { NextFunction, Request, Response } from "express";
+import { requestLocals } from "./request-id.js";
+
+/** body-parser errors carry a `type`; these map to stable codes. */
+const BODY_ERRORS: Record<string, { code: ErrorCode; message: (limit?: number) => string }> = {
+  "entity.parse.failed": { code: "malformed_json", message: () => "The request body is not valid JSON. Send a JSON object with Content-Type: application/json." },
+  "entity.too.large": {
+    code: "payload_too_large",
+    message: (limit) => `The request body is larger than the hub accepts${limit ? ` (${limit} bytes)` : ""}. Send less, or raise LABRIG_BODY_LIMIT.`,
+  },
+  "encoding.unsupported": { code: "unsupported_media_type", message: () => "Unsupported Content-Encoding; send the body uncompressed." },
+  "charset.unsupported": { code: "unsupported_media_type", message: () => "Unsupported charset; send the body as UTF-8 JSON." },
+  "request.aborted": { code: "malformed_json", message: () => "The request was aborted before its body arrived." },
+};
+
+function bodyParserError(err: unknown): LabrigError | null {
+  if (typeof err !== "object" || err === null || !("type" in err) || typeof err.type !== "string") return null;
+  const known = BODY_ERRORS[err.type];
+  if (!known) return null;
+  const limit = "limit" in err && typeof err.limit === "number" ? err.limit : undefined;
+  return new LabrigError(known.code, known.message(limit), { cause: err });
+}
+
+/** A POST/PUT/PATCH with a body that is not JSON is refused before parsing. */
+export function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
+  const hasBody = req.headers["transfer-encoding"] !== undefined || (req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0");
+  if (["POST", "PUT", "PATCH"].includes(req.method) && hasBody && !req.is(["application/json", "application/*+json"])) {
+    next(
+      new LabrigError(
+        "unsupported_media_type",
+        `Content-Type '${req.get("content-type") ?? "(none)"}' is not accepted; send JSON with Content-Type: application/json.`,
+      ),
+    );
+    return;
+  }
+  next();
+}
+
+/** Unknown routes get the envelope too. */
+export function notFound(req: Request, _res: Response, next: NextFunction): void {
+  next(new LabrigError("not_found", `No route ${req.method} ${req.path}. GET /api/health and /api/hosts are good places to start.`));
+}
+
+/** The one error handler: every failure leaves as `{error_code, message, recoverable, retry_after?, request_id}`. */
+export function errorHandler(err: unknown, _req: Request, res: Response, next: NextFunction): void {
+  const { requestId, log } = requestLocals(res);
+  const error = err instanceof LabrigError ? err : (bodyParserError(err) ?? new LabrigError("internal_error", "The hub failed to handle this request; it has logged the cause with this request_id.", { cause: err }));
+  if (error.code === "internal_error") log.error({ err }, "request failed");
+  else log.debug({ error_code: error.code, message: error.message }, "request refused");
+  if (res.headersSent) {
+    // Too late for an envelope; let express close the connection.
+    next(err);
+    return;
+  }
+  if (error.retryAfter !== undefined) res.setHeader("Retry-After", String(Math.ceil(error.retryAfter)));
+  res.status(error.httpStatus).json(error.toEnvelope(requestId));
+}

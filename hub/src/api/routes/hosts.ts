@@ -1,0 +1,44 @@
+import { IdSchema, LabrigError, resolveResource } from "@labrig/shared";
+import { Router } from "express";
+import type { DevicesRepository } from "../../repositories/devices.js";
+import type { HostEventsRepository } from "../../repositories/host-events.js";
+import type { HostsRepository, HostRecord } from "../../repositories/hosts.js";
+import type { ConsoleBuffers } from "../../services/console-buffers.js";
+import { hostView } from "../views.js";
+
+/** The fleet registry: GET /api/hosts, GET /api/hosts/:id, and the console tail of a device. */
+export function hostsRouter(deps: { hosts: HostsRepository; devices: DevicesRepository; events: HostEventsRepository; consoles: ConsoleBuffers }): Router {
+  const router = Router();
+
+  const hostOr404 = (id: string): HostRecord => {
+    const host = deps.hosts.get(id);
+    if (!host) throw new LabrigError("unknown_host", `No host '${id}'. GET /api/hosts lists the hosts.`);
+    return host;
+  };
+
+  router.get("/hosts", (_req, res) => {
+    const devices = deps.devices.listAll();
+    const hosts = deps.hosts.list().map((h) => hostView(h, devices.filter((d) => d.hostId === h.id)));
+    res.json({ hosts });
+  });
+
+  router.get("/hosts/:host", (req, res) => {
+    const host = hostOr404(req.params.host);
+    res.json({ ...hostView(host, deps.devices.listForHost(host.id)), labels: host.labels, events: deps.events.recent(host.id, 50) });
+  });
+
+  router.get("/hosts/:host/devices/:device/console", (req, res) => {
+    const host = hostOr404(req.params.host);
+    const device = deps.devices.get(host.id, req.params.device);
+    if (!device) throw new LabrigError("unknown_device", `Host '${host.id}' has no device '${req.params.device}'.`);
+    const requested = typeof req.query.resource === "string" && req.query.resource !== "" ? req.query.resource : null;
+    if (requested !== null && !IdSchema.safeParse(requested).success) {
+      throw new LabrigError("unknown_resource", `'${requested}' is not a resource name.`);
+    }
+    // serial.read is the catalogue's console action, so resource resolution follows the same rules as an action.
+    const resource = resolveResource("serial.read", device.resources, requested);
+    res.json({ host: host.id, device: device.id, resource, text: deps.consoles.text(host.id, device.id, resource ?? "") });
+  });
+
+  return router;
+}

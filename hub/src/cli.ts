@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Entry point of `labrig-hub`: runs a command and, for `serve`, owns the process (signals, pm2 readiness, exit code).
+import { loadDotEnv, runCli } from "./cli/commands.js";
+
+async function main(): Promise<void> {
+  try {
+    loadDotEnv();
+  } catch (err) {
+    process.stderr.write(`labrig-hub: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const { exitCode, served } = await runCli(process.argv.slice(2));
+  if (!served) {
+    process.exitCode = exitCode;
+    return;
+  }
+  const { hub, logger } = served;
+  // pm2 wait_ready: only now are the database open and the port listening.
+  process.send?.("ready");
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal during shutdown; exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    hub.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
+}
+
+main().catch((err: unknown) => {
+  // A hub that cannot start exits non-zero so pm2/systemd restart it (or show why it cannot).
+  process.stderr.write(`labrig-hub: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,177 @@
+import { existsSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { LabrigError, toLabrigError } from "@labrig/shared";
+import { loadConfig, type HubConfig } from "../config.js";
+import { HubDatabase } from "../db/database.js";
+import { createHub, type Hub, type HubAddress } from "../hub.js";
+import { createLogger, type Logger } from "../logger.js";
+import { DevicesRepository } from "../repositories/devices.js";
+import { HostEventsRepository } from "../repositories/host-events.js";
+import { HostsRepository } from "../repositories/hosts.js";
+import { HostTokens } from "../services/tokens.js";
+
+export const USAGE = `Usage: labrig-hub [command]
+
+Commands:
+  serve                                   run the hub (default)
+  host add NAME [--label key=value]... [--json]
+                                          create a host and print its token (shown once)
+  host token NAME [--json]                issue a new token for a host; the old one stops working
+  host list [--json]                      list hosts and their state
+  migrate                                 apply pending database migrations and exit
+
+Configuration comes from the environment (and ./.env): PORT, LABRIG_BIND, LABRIG_DATA_DIR,
+LOG_LEVEL, LABRIG_HEARTBEAT_MS, LABRIG_MISSED_HEARTBEATS, LABRIG_BODY_LIMIT, LABRIG_ACTION_TIMEOUT_MS.
+`;
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+/** What `serve` leaves running, so the entry point can wire signals to it. */
+export interface Served {
+  hub: Hub;
+  logger: Logger;
+  address: HubAddress;
+}
+
+export type CliResult = { exitCode: number; served?: Served };
+
+const defaultIo: CliIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+  env: process.env,
+};
+
+class UsageError extends Error {}
+
+/** Opens the database for an admin command (migrating it), runs `fn`, closes it. Logs go to stderr: stdout is the command's output. */
+function withAdmin<T>(config: HubConfig, fn: (tokens: HostTokens, hosts: HostsRepository, devices: DevicesRepository, database: HubDatabase) => T): T {
+  const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, 2);
+  const database = new HubDatabase(config.dbPath, logger);
+  database.start();
+  try {
+    const hosts = new HostsRepository(database.db);
+    const events = new HostEventsRepository(database.db);
+    return fn(new HostTokens(hosts, events), hosts, new DevicesRepository(database.db), database);
+  } finally {
+    database.stop();
+  }
+}
+
+function parseLabels(values: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--label takes key=value, got '${v}'.`);
+    labels[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return labels;
+}
+
+/**
+ * Runs one `labrig-hub` command. Returns the exit code (and for `serve`, the running hub)
+ * instead of exiting, so tests can drive it in-process.
+ */
+export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Promise<CliResult> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: { label: { type: "string", multiple: true }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+    });
+  } catch (err) {
+    io.stderr(`${(err as Error).message}\n\n${USAGE}`);
+    return { exitCode: 2 };
+  }
+  const [command = "serve", sub, name, ...extra] = parsed.positionals;
+  const json = parsed.values.json === true;
+  if (parsed.values.help || command === "help") {
+    io.stdout(USAGE);
+    return { exitCode: 0 };
+  }
+
+  try {
+    const config = loadConfig(io.env);
+    switch (command) {
+      case "serve": {
+        if (sub !== undefined) throw new UsageError(`serve takes no arguments, got '${sub}'.`);
+        const logger = createLogger(config.logLevel);
+        const hub = createHub(config, { logger });
+        const address = await hub.start();
+        return { exitCode: 0, served: { hub, logger, address } };
+      }
+      case "migrate": {
+        if (sub !== undefined) throw new UsageError(`migrate takes no arguments, got '${sub}'.`);
+        const version = withAdmin(config, (_t, _h, _d, database) => database.schemaVersion());
+        io.stdout(json ? `${JSON.stringify({ schema_version: version })}\n` : `Database ${config.dbPath} is at schema version ${version}.\n`);
+        return { exitCode: 0 };
+      }
+      case "host":
+        return { exitCode: runHostCommand(config, sub, name, extra, parsed.values.label ?? [], json, io) };
+      default:
+        throw new UsageError(`Unknown command '${command}'.`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr(`${err.message}\n\n${USAGE}`);
+      return { exitCode: 2 };
+    }
+    const e = toLabrigError(err);
+    io.stderr(json ? `${JSON.stringify(e.toEnvelope())}\n` : `labrig-hub: ${e.message}\n`);
+    return { exitCode: 1 };
+  }
+}
+
+function runHostCommand(config: HubConfig, sub: string | undefined, name: string | undefined, extra: string[], labelArgs: string[], json: boolean, io: CliIo): number {
+  if (extra.length > 0) throw new UsageError(`Unexpected arguments: ${extra.join(" ")}.`);
+  switch (sub) {
+    case "add": {
+      if (!name) throw new UsageError("host add needs a NAME.");
+      const labels = parseLabels(labelArgs);
+      const { id, token } = withAdmin(config, (tokens) => tokens.add(name, labels));
+      if (json) io.stdout(`${JSON.stringify({ id, token })}\n`);
+      else io.stdout(`Host '${id}' created. Its token (shown only once; put it in the agent's config):\n${token}\n`);
+      return 0;
+    }
+    case "token": {
+      if (!name) throw new UsageError("host token needs a NAME.");
+      if (labelArgs.length > 0) throw new UsageError("host token takes no --label.");
+      const token = withAdmin(config, (tokens) => tokens.rotate(name));
+      if (json) io.stdout(`${JSON.stringify({ id: name, token })}\n`);
+      else io.stdout(`New token for '${name}' (the old one no longer works; a connected agent using it is disconnected):\n${token}\n`);
+      return 0;
+    }
+    case "list": {
+      if (name) throw new UsageError(`host list takes no NAME, got '${name}'.`);
+      const rows = withAdmin(config, (_t, hosts, devices) =>
+        hosts.list().map((h) => ({ id: h.id, state: h.state, last_seen: h.lastSeen, agent_version: h.agentVersion, labels: h.labels, devices: devices.listForHost(h.id).map((d) => d.id) })),
+      );
+      if (json) {
+        io.stdout(`${JSON.stringify({ hosts: rows })}\n`);
+      } else if (rows.length === 0) {
+        io.stdout("No hosts yet. Add one with: labrig-hub host add NAME\n");
+      } else {
+        const lines = rows.map((r) => [r.id, r.state, r.last_seen ?? "never", r.agent_version ?? "-", r.devices.join(",") || "-"].join("\t"));
+        io.stdout(`${["ID", "STATE", "LAST_SEEN", "AGENT", "DEVICES"].join("\t")}\n${lines.join("\n")}\n`);
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(sub ? `Unknown host command '${sub}'.` : "host needs a command: add, token or list.");
+  }
+}
+
+/** Loads ./.env into process.env when present (existing variables win), as the architecture promises. */
+export function loadDotEnv(path = ".env"): void {
+  if (!existsSync(path)) return;
+  try {
+    process.loadEnvFile(path);
+  } catch (err) {
+    throw new LabrigError("validation_failed", `Cannot read ${path}: ${(err as Error).message}. Fix or remove the file.`, { cause: err });
+  }
+}

@@ -1,0 +1,145 @@
+// @ts-check
+// Starting the hub and a simulated host agent as real processes: used by `npm start`
+// and by the end-to-end tests, so both exercise the same path a newcomer takes.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const HUB_CLI = join(ROOT, "hub", "dist", "cli.js");
+export const AGENT_CLI = join(ROOT, "host-agent", "dist", "cli.js");
+
+/**
+ * Runs `labrig-hub ARGS` and returns its stdout; throws with stderr when it fails.
+ * @param {string[]} args
+ * @param {NodeJS.ProcessEnv} env
+ */
+export function hubCli(args, env) {
+  const res = spawnSync(process.execPath, [HUB_CLI, ...args], { env, encoding: "utf8" });
+  if (res.status !== 0) throw new Error(`labrig-hub ${args.join(" ")} failed (${res.status}): ${res.stderr || res.stdout}`);
+  return res.stdout;
+}
+
+/**
+ * Creates the host (or rotates its token when it exists) and returns its token.
+ * @param {string} name
+ * @param {NodeJS.ProcessEnv} env
+ * @returns {string}
+ */
+export function enrollHost(name, env) {
+  let out;
+  try {
+    out = hubCli(["host", "add", name, "--json"], env);
+  } catch (addError) {
+    // The host exists from an earlier start: its token was shown once and only its hash kept, so issue a new one.
+    try {
+      out = hubCli(["host", "token", name, "--json"], env);
+    } catch (rotateError) {
+      throw new Error(`could not enrol host ${name}: ${addError}; ${rotateError}`);
+    }
+  }
+  return /** @type {{token: string}} */ (JSON.parse(out)).token;
+}
+
+/**
+ * Writes an agent config with one simulated device (console on a PTY, power and reset lines) and returns its path.
+ * @param {{dir: string, host: string, hubUrl: string, token: string, devices?: Array<{id: string, labels?: Record<string, string>}>}} opts
+ */
+export function writeSimAgentConfig({ dir, host, hubUrl, token, devices = [{ id: "dut1", labels: { board: "labrig-sim" } }] }) {
+  mkdirSync(dir, { recursive: true });
+  const lines = [
+    `host: ${host}`,
+    "hub:",
+    `  url: ${hubUrl}`,
+    `  token: ${token}`,
+    "data_dir: ./agent-data",
+    "gpio:",
+    "  driver: memory",
+    "devices:",
+  ];
+  for (const d of devices) {
+    lines.push(
+      `  - id: ${d.id}`,
+      `    labels: ${JSON.stringify(d.labels ?? {})}`,
+      "    simulated: true",
+      "    resources:",
+      `      - { name: console, kind: serial, path: ./${d.id}-console, baud_rate: 115200 }`,
+      "      - { name: power, kind: power, line: 17, cycle_off_ms: 500 }",
+      "      - { name: reset, kind: gpio, line: 27, direction: out, active_low: true }",
+    );
+  }
+  const path = join(dir, "agent.yaml");
+  writeFileSync(path, `${lines.join("\n")}\n`, { mode: 0o600 });
+  return path;
+}
+
+/**
+ * Starts a process with its stdout and stderr appended to a log file.
+ * @param {string[]} args
+ * @param {{env: NodeJS.ProcessEnv, logFile: import("node:fs").WriteStream | "inherit"}} opts
+ */
+export function startNode(args, { env, logFile }) {
+  const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  if (logFile === "inherit") {
+    child.stdout.pipe(process.stdout);
+    child.stderr.pipe(process.stderr);
+  } else {
+    child.stdout.pipe(logFile, { end: false });
+    child.stderr.pipe(logFile, { end: false });
+  }
+  return child;
+}
+
+/**
+ * Polls `check` until it returns a truthy value or `timeoutMs` passes.
+ * @template T
+ * @param {() => Promise<T | undefined | null | false>} check
+ * @param {number} timeoutMs
+ * @param {string} what
+ * @returns {Promise<T>}
+ */
+export async function waitFor(check, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError}` : ""}`);
+}
+
+/**
+ * Waits until the hub answers /api/health.
+ * @param {string} url
+ * @param {number} [timeoutMs]
+ */
+export function waitForHub(url, timeoutMs = 15_000) {
+  return waitFor(async () => (await fetch(`${url}/api/health`)).ok, timeoutMs, `the hub at ${url}`);
+}
+
+/**
+ * Waits until the hub lists `host` with the given state.
+ * @param {string} url
+ * @param {string} host
+ * @param {"online" | "offline"} state
+ * @param {number} [timeoutMs]
+ * @param {Record<string, string>} [headers]
+ */
+export function waitForHostState(url, host, state, timeoutMs = 15_000, headers = {}) {
+  return waitFor(
+    async () => {
+      const res = await fetch(`${url}/api/hosts/${host}`, { headers });
+      if (!res.ok) return false;
+      const body = /** @type {{state: string}} */ (await res.json());
+      return body.state === state;
+    },
+    timeoutMs,
+    `host ${host} to be ${state}`,
+  );
+}
