@@ -5,7 +5,7 @@
 #   deployment/install-deps.sh --dev    also what the test suite needs
 set -euo pipefail
 
-packages=(socat)           # the simulated rig's serial console is a real pseudo-terminal made by socat
+packages=(socat ffmpeg)    # socat: the simulated rig's serial console (a real PTY); ffmpeg: V4L2 capture and the test pattern
 if [[ "${1:-}" == "--dev" ]]; then
   packages+=()             # test-only packages are added here as issues need them
 fi
