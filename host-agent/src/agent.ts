@@ -1,5 +1,8 @@
 import { existsSync, mkdirSync } from "node:fs";
-import { nowIso } from "@labrig/shared";
+import { join } from "node:path";
+import { LabrigError, nowIso } from "@labrig/shared";
+import { ArtifactStore } from "./capture/artifact-store.js";
+import type { VideoCapture } from "./capture/video-capture.js";
 import type { AgentConfig, DeviceConfig } from "./config.js";
 import { ConsoleStream } from "./console-stream.js";
 import { Device } from "./devices/device.js";
@@ -26,6 +29,8 @@ export interface Agent {
   readonly executor: Executor;
   readonly hubLink: HubLink;
   readonly outbox: Outbox;
+  /** Snapshots and clips waiting for the hub to fetch them. */
+  readonly artifacts: ArtifactStore;
   /** Simulated boards by device id. */
   readonly sims: ReadonlyMap<string, { pty: SimPty; dut: SimulatedDut | null }>;
 }
@@ -71,6 +76,19 @@ export function createAgent(config: AgentConfig, logger: Logger, options: AgentO
   const sims = new Map<string, { pty: SimPty; dut: SimulatedDut | null }>();
 
   const outbox = new Outbox(logger);
+  const artifacts = new ArtifactStore(
+    join(config.data_dir, "artifacts"),
+    { maxBytes: config.artifacts.max_bytes, maxCount: config.artifacts.max_count, maxAgeS: config.artifacts.max_age_s },
+    logger.child({ component: "artifacts" }),
+  );
+  const streamSink = { streamCongested: () => hubLink.streamCongested(), sendStreamChunk: (c: Parameters<HubLink["sendStreamChunk"]>[0]) => hubLink.sendStreamChunk(c) };
+  const videoOf = (device: string, resource: string): VideoCapture => {
+    const d = devices.get(device);
+    if (!d) throw new LabrigError("unknown_device", `Host ${host} has no device '${device}'.`);
+    const capture = d.videoCapture(resource);
+    if (!capture) throw new LabrigError("unknown_resource", `Device ${device} has no started video resource '${resource}'.`);
+    return capture;
+  };
 
   for (const dc of config.devices) {
     // A simulated board's lines are private memory lines: the simulator must see them, and they must never touch real pins.
@@ -81,6 +99,15 @@ export function createAgent(config: AgentConfig, logger: Logger, options: AgentO
       // hubLink is built below; devices only report once started, long after that.
       reportState: (s) => hubLink.sendDeviceState({ host, device: dc.id, ...s, at: nowIso() }),
       onConsoleData: (resource, text) => streams.get(`${dc.id}/${resource}`)?.push(text),
+      dataDir: config.data_dir,
+      capture: {
+        host,
+        artifacts,
+        sink: streamSink,
+        ffmpeg: config.ffmpeg_path,
+        // The simulated board is built after the devices start; until then its screen is dark, like a board that is off.
+        ...(dc.simulated ? { overlay: () => sims.get(dc.id)?.dut?.screen() ?? { blank: true } } : {}),
+      },
     });
     devices.set(dc.id, device);
     if (dc.simulated) {
@@ -106,6 +133,15 @@ export function createAgent(config: AgentConfig, logger: Logger, options: AgentO
         outbox.flush();
         for (const s of streams.values()) s.flush();
       },
+      capture: {
+        fetchArtifact: (req) => artifacts.read(req.id, req.offset, req.max_bytes),
+        deleteArtifact: (id) => artifacts.delete(id),
+        startStream: (device, resource) => videoOf(device, resource).startStream(),
+        stopStream: (device, resource) => videoOf(device, resource).stopStream(),
+        stopAllStreams: () => {
+          for (const d of devices.values()) for (const r of d.resources) if (r.kind === "video") d.videoCapture(r.name)?.stopStream();
+        },
+      },
     },
     logger,
   );
@@ -115,10 +151,11 @@ export function createAgent(config: AgentConfig, logger: Logger, options: AgentO
       if (r.kind === "serial") streams.set(`${dc.id}/${r.name}`, new ConsoleStream({ host, device: dc.id, resource: r.name }, hubLink));
     }
   }
-  const executor = new Executor(host, devices, (result) => outbox.add(result), logger);
+  const executor = new Executor(host, devices, (result) => outbox.add(result), logger, { confirmStart: (started) => hubLink.confirmStart(started) });
 
   const components: Component[] = [
     { name: "data dir", start: () => void mkdirSync(config.data_dir, { recursive: true }), stop: () => undefined },
+    { name: "artifact store", start: () => artifacts.start(), stop: () => artifacts.stop() },
     { name: "hub link", start: () => hubLink.start(), stop: () => hubLink.stop() },
     { name: "outbox", start: () => undefined, stop: () => outbox.stop() },
     ...[...sims.entries()].map(([id, sim]) => ({ name: `sim pty ${id}`, start: () => sim.pty.start(), stop: () => sim.pty.stop() })),
@@ -159,6 +196,7 @@ export function createAgent(config: AgentConfig, logger: Logger, options: AgentO
     executor,
     hubLink,
     outbox,
+    artifacts,
     sims,
     async start() {
       logger.info({ host, hub: config.hub.url, version: AGENT_VERSION, devices: [...devices.keys()], config: config.config_path }, "agent starting");

@@ -1,42 +1,123 @@
 #!/usr/bin/env node
+import { resolve } from "node:path";
+import { IdSchema, LabrigError } from "@labrig/shared";
 import { createAgent } from "./agent.js";
 import { ConfigError, configPathFrom, loadConfig, type AgentConfig } from "./config.js";
+import { listGpioChips } from "./devices/gpio/chips.js";
+import { listSerialPorts } from "./devices/serial-ports.js";
+import { formatDoctorReport, runDoctor } from "./doctor.js";
+import { renderInitConfig, writeInitConfig } from "./init.js";
 import { createLogger } from "./logger.js";
 import { AGENT_VERSION } from "./version.js";
 
 const USAGE = `Usage: labrig-agent [run] [--config PATH]
+       labrig-agent doctor [--config PATH] [--user NAME] [--json]
+       labrig-agent init [--out PATH] [--host NAME] [--hub-url URL] [--force]
        labrig-agent --version
 
   run              connect to the hub and serve this host's devices (the default)
+  doctor           check this machine: serial ports, GPIO chips, video devices, the service
+                   user's groups, ffmpeg, socat, the hub; exit 1 when a check fails
+  init             write a starter config from what doctor finds; never overwrites without --force
   --config PATH    agent config (YAML); default: $LABRIG_AGENT_CONFIG or /etc/labrig/agent.yaml
+  --user NAME      doctor: whose group membership to check (default: the current user)
+  --json           doctor: print one JSON object instead of the table
+  --out PATH       init: where to write (default: as --config)
+  --host NAME      init: this host's id (default: the hostname)
+  --hub-url URL    init: the hub's URL (default: http://hub.local:8080)
+  --force          init: overwrite an existing file
 
 Environment: LABRIG_AGENT_CONFIG, LABRIG_HUB_URL, LABRIG_HUB_TOKEN, LOG_LEVEL override the file.`;
 
-/** Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or config (fix it, then start again). */
+/** Exit codes: 0 clean stop, 1 runtime failure (or a failed doctor check), 2 bad usage or config (fix it, then start again). */
 function usageError(message: string): never {
   process.stderr.write(`labrig-agent: ${message}\n\n${USAGE}\n`);
   process.exit(2);
 }
 
-function parseArgs(argv: string[]): { command: "run" | "version" | "help"; config: string | undefined } {
-  let command: "run" | "version" | "help" = "run";
-  let config: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
+type Command = "run" | "version" | "help" | "doctor" | "init";
+
+interface Args {
+  command: Command;
+  config: string | undefined;
+  json: boolean;
+  user: string | undefined;
+  out: string | undefined;
+  host: string | undefined;
+  hubUrl: string | undefined;
+  force: boolean;
+}
+
+/** Flags that take a value, and the commands that accept them. */
+const VALUE_FLAGS: Record<string, { key: "config" | "user" | "out" | "host" | "hubUrl"; commands: Command[] }> = {
+  "--config": { key: "config", commands: ["run", "doctor"] },
+  "-c": { key: "config", commands: ["run", "doctor"] },
+  "--user": { key: "user", commands: ["doctor"] },
+  "--out": { key: "out", commands: ["init"] },
+  "--host": { key: "host", commands: ["init"] },
+  "--hub-url": { key: "hubUrl", commands: ["init"] },
+};
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { command: "run", config: undefined, json: false, user: undefined, out: undefined, host: undefined, hubUrl: undefined, force: false };
+  const first = argv[0];
+  let i = 0;
+  if (first === "run" || first === "doctor" || first === "init") {
+    args.command = first;
+    i = 1;
+  }
+  const sub = args.command;
+  for (; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (arg === "--version" || arg === "-v") command = "version";
-    else if (arg === "--help" || arg === "-h") command = "help";
-    else if (arg === "--config" || arg === "-c") {
-      config = argv[++i];
-      if (config === undefined) usageError("--config needs a path");
-    } else if (arg.startsWith("--config=")) config = arg.slice("--config=".length);
-    else if (arg === "run" && i === 0) command = "run";
+    const eq = arg.indexOf("=");
+    const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    const spec = VALUE_FLAGS[flag];
+    if (arg === "--version" || arg === "-v") args.command = "version";
+    else if (arg === "--help" || arg === "-h") args.command = "help";
+    else if (spec) {
+      if (!spec.commands.includes(sub)) usageError(`${flag} is an option of ${spec.commands.join(" / ")}, not ${sub}`);
+      const value = eq > 0 && flag !== arg ? arg.slice(eq + 1) : argv[++i];
+      if (value === undefined || value === "") usageError(`${flag} needs a value`);
+      args[spec.key] = value;
+    } else if (arg === "--json" && sub === "doctor") args.json = true;
+    else if (arg === "--force" && sub === "init") args.force = true;
     else usageError(`unknown argument '${arg}'`);
   }
-  return { command, config };
+  return args;
+}
+
+async function doctor(args: Args): Promise<void> {
+  const report = await runDoctor({ configPath: configPathFrom(args.config), ...(args.user === undefined ? {} : { user: args.user }) });
+  process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
+  process.exitCode = report.ok ? 0 : 1;
+}
+
+async function init(args: Args): Promise<void> {
+  const out = resolve(args.out ?? configPathFrom(undefined));
+  if (args.host !== undefined && !IdSchema.safeParse(args.host).success) usageError(`--host '${args.host}' is not a valid id: lowercase letters, digits, '.', '_' or '-' (e.g. pi-rack1)`);
+  if (args.hubUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(args.hubUrl)) usageError(`--hub-url '${args.hubUrl}' must be an http:// or https:// URL, e.g. http://hub.local:8080`);
+  const serial = await listSerialPorts();
+  const chips = listGpioChips("/sys/class/gpio");
+  const text = renderInitConfig({ ports: serial.ports, chips, ...(args.host === undefined ? {} : { host: args.host }), ...(args.hubUrl === undefined ? {} : { hubUrl: args.hubUrl }) });
+  try {
+    writeInitConfig(out, text, args.force);
+  } catch (err) {
+    if (err instanceof LabrigError && err.code === "conflict") {
+      process.stderr.write(`labrig-agent: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  process.stdout.write(
+    `Wrote ${out}: ${serial.ports.length} serial port(s) as device(s), ${chips.length} GPIO chip(s) seen.\n` +
+      "Next: put this host's enrollment token in the token_file it names, edit the devices, then run: labrig-agent doctor\n",
+  );
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.command === "doctor") return doctor(args);
+  if (args.command === "init") return init(args);
   if (args.command === "version") {
     process.stdout.write(`${AGENT_VERSION}\n`);
     return;

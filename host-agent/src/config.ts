@@ -21,6 +21,9 @@ const SerialResourceConfigSchema = z.strictObject({
   rts_cts: z.boolean().default(false),
   // Some bootloaders drop characters typed faster than they poll the UART; a per-character delay is the usual cure.
   tx_char_delay_ms: z.number().min(0).max(1000).default(0),
+  // The on-disk console log (data_dir/console/<device>-<resource>.log) rotates .log → .log.1 → …; total ≤ log_max_bytes × log_files.
+  log_max_bytes: z.number().int().min(4096).max(1024 ** 3).default(1024 * 1024),
+  log_files: z.number().int().min(1).max(100).default(3),
 });
 
 const lineFields = {
@@ -45,10 +48,30 @@ const GpioResourceConfigSchema = z.strictObject({
   // Input by default: a line nobody said to drive is never driven.
   direction: z.enum(["in", "out"]).default("in"),
   initial: Bit.optional(),
+  // Inputs only: which changes are reported to the hub as device.state, after the level held for debounce_ms.
+  edge: z.enum(["none", "rising", "falling", "both"]).default("none"),
+  debounce_ms: z.number().int().min(0).max(10_000).default(20),
+  // Used where the line has no edge interrupts (or is not a real pin): the level is sampled this often.
+  poll_ms: z.number().int().min(5).max(60_000).default(50),
 });
 
-const ResourceConfigSchema = z.discriminatedUnion("kind", [SerialResourceConfigSchema, PowerResourceConfigSchema, GpioResourceConfigSchema], {
-  error: "kind must be one of serial, power, gpio (video capture is not supported by this agent version)",
+const VideoResourceConfigSchema = z.strictObject({
+  name: IdSchema,
+  kind: z.literal("video"),
+  // v4l2 = a capture dongle or camera read through ffmpeg; test-pattern = generated frames (simulated rigs, tests).
+  source: z.enum(["v4l2", "test-pattern"]).default("v4l2"),
+  path: z.string().min(1).optional(),
+  width: z.number().int().min(16).max(4096).multipleOf(2).default(640),
+  height: z.number().int().min(16).max(4096).multipleOf(2).default(480),
+  fps: z.number().int().min(1).max(60).default(15),
+  // What the dongle delivers over V4L2; most cheap HDMI dongles offer MJPEG at full rate and YUYV only at low rates.
+  input_format: z.enum(["mjpeg", "yuyv422"]).default("mjpeg"),
+  codec: z.enum(["avc1", "vp8"]).default("vp8"),
+  bitrate: z.number().int().min(50_000).max(20_000_000).default(1_000_000),
+});
+
+const ResourceConfigSchema = z.discriminatedUnion("kind", [SerialResourceConfigSchema, PowerResourceConfigSchema, GpioResourceConfigSchema, VideoResourceConfigSchema], {
+  error: "kind must be one of serial, power, gpio, video",
 });
 
 const DeviceConfigSchema = z.strictObject({
@@ -70,12 +93,22 @@ const GpioConfigSchema = z.strictObject({
   sysfs_root: z.string().min(1).default("/sys/class/gpio"),
 });
 
+const ArtifactsConfigSchema = z.strictObject({
+  // Snapshots and clips wait on the agent until the hub fetches them; beyond these bounds the oldest go first.
+  max_bytes: z.number().int().min(1_048_576).default(256 * 1024 * 1024),
+  max_count: z.number().int().min(1).max(100_000).default(1000),
+  max_age_s: z.number().int().min(60).default(86_400),
+});
+
 const RawConfigSchema = z.strictObject({
   host: IdSchema,
   hub: HubConfigSchema,
   data_dir: z.string().min(1).default("./agent-data"),
   log_level: z.enum(LOG_LEVELS).default("info"),
   gpio: GpioConfigSchema.prefault({}),
+  artifacts: ArtifactsConfigSchema.prefault({}),
+  // Reads V4L2 dongles and writes clip containers; a bare name is looked up on PATH.
+  ffmpeg_path: z.string().min(1).default("ffmpeg"),
   devices: z.array(DeviceConfigSchema).max(256).default([]),
 });
 
@@ -125,8 +158,20 @@ function crossFieldIssues(raw: Record<string, unknown>): CrossIssue[] {
           names.set(r.name, j);
         }
       }
+      if (r.kind === "video") {
+        const source = r.source ?? "v4l2";
+        if (source === "v4l2" && typeof r.path !== "string") {
+          issues.push({ path: ["devices", i, "resources", j, "path"], message: "a v4l2 video source needs path, e.g. path: /dev/v4l/by-id/usb-…-video-index0 (ls /dev/v4l/by-id)" });
+        }
+        if (source === "test-pattern" && r.path !== undefined) {
+          issues.push({ path: ["devices", i, "resources", j, "path"], message: "a test-pattern source reads no device; remove path or set source: v4l2" });
+        }
+      }
       if (r.kind === "gpio" && (r.direction ?? "in") === "in" && r.initial !== undefined) {
         issues.push({ path: ["devices", i, "resources", j, "initial"], message: "only outputs have an initial value; remove it or set direction: out" });
+      }
+      if (r.kind === "gpio" && r.direction === "out" && r.edge !== undefined && r.edge !== "none") {
+        issues.push({ path: ["devices", i, "resources", j, "edge"], message: "only inputs are watched for edges; remove edge or set direction: in" });
       }
       // Lines of simulated devices are private in-memory lines, so only real pins can clash.
       if (d.simulated === true || (r.kind !== "gpio" && r.kind !== "power") || typeof r.line !== "number") return;
@@ -152,6 +197,8 @@ export type ResourceConfig = z.infer<typeof ResourceConfigSchema>;
 export type SerialResourceConfig = z.infer<typeof SerialResourceConfigSchema>;
 export type PowerResourceConfig = z.infer<typeof PowerResourceConfigSchema>;
 export type GpioResourceConfig = z.infer<typeof GpioResourceConfigSchema>;
+export type VideoResourceConfig = z.infer<typeof VideoResourceConfigSchema>;
+export type ArtifactsConfig = z.infer<typeof ArtifactsConfigSchema>;
 
 /** The validated config, with relative paths resolved and the hub token read. */
 export interface AgentConfig extends Omit<RawConfig, "hub"> {
@@ -174,6 +221,7 @@ const ENV_OVERRIDES = {
   LABRIG_HUB_URL: "hub.url",
   LABRIG_HUB_TOKEN: "hub.token",
   LOG_LEVEL: "log_level",
+  LABRIG_FFMPEG: "ffmpeg_path",
 } as const;
 
 /** `devices[0].resources[1].baud_rate` — the way people read paths into YAML. */
@@ -274,6 +322,8 @@ export function parseConfig(
       // The environment wins over the file: a token given there replaces any token_file.
       delete hub.token_file;
       hubTouched = true;
+    } else if (key === "ffmpeg_path") {
+      raw.ffmpeg_path = value;
     } else {
       raw.log_level = value;
     }
@@ -306,9 +356,10 @@ export function parseConfig(
     hub: { url: c.hub.url.replace(/\/+$/, ""), token, token_file: tokenFile },
     data_dir: resolvePath(base, c.data_dir),
     gpio: { ...c.gpio, sysfs_root: resolvePath(base, c.gpio.sysfs_root) },
+    ffmpeg_path: c.ffmpeg_path.includes("/") ? resolvePath(base, c.ffmpeg_path) : c.ffmpeg_path,
     devices: c.devices.map((d) => ({
       ...d,
-      resources: d.resources.map((r) => (r.kind === "serial" ? { ...r, path: resolvePath(base, r.path) } : r)),
+      resources: d.resources.map((r) => (r.kind === "serial" || (r.kind === "video" && r.path !== undefined) ? { ...r, path: resolvePath(base, r.path as string) } : r)),
     })),
     config_path: options.configPath ?? null,
   };

@@ -1,5 +1,6 @@
 import { performance } from "node:perf_hooks";
 import {
+  ACTIONS,
   LabrigError,
   nowIso,
   parseActionParams,
@@ -8,6 +9,7 @@ import {
   type ActionName,
   type ActionRequest,
   type ActionResult,
+  type ActionStarted,
   type ResourceDescription,
 } from "@labrig/shared";
 import { abortReason } from "./abort.js";
@@ -25,6 +27,11 @@ export interface ExecutorOptions {
   settleGraceMs?: number;
   /** How many finished action ids are remembered to ignore a request the hub sends twice. */
   rememberIds?: number;
+  /**
+   * Asked right before an action touches hardware; false means "do not run it" (the hub lost us
+   * or gave the action to another device), and the action fails with `host_lost` without running.
+   */
+  confirmStart?: (started: ActionStarted) => Promise<boolean>;
 }
 
 interface Entry {
@@ -58,6 +65,7 @@ export class Executor {
   private stopping = false;
   private readonly settleGraceMs: number;
   private readonly rememberIds: number;
+  private readonly confirmStart: ((started: ActionStarted) => Promise<boolean>) | undefined;
 
   constructor(
     private readonly host: string,
@@ -68,6 +76,7 @@ export class Executor {
   ) {
     this.settleGraceMs = options.settleGraceMs ?? 1000;
     this.rememberIds = options.rememberIds ?? 1000;
+    this.confirmStart = options.confirmStart;
   }
 
   start(): void {
@@ -171,7 +180,11 @@ export class Executor {
     try {
       // Validated again here, whatever the hub checked: this is the last stop before hardware.
       const params = parseActionParams(req.action, req.params);
-      const resource = resolveResource(req.action, device.resources, req.resource);
+      const resource = resolveLine(req.action, device, req.resource);
+      if (signal.aborted) throw abortReason(signal);
+      if (this.confirmStart && !(await this.confirmStart({ id: req.id, host: this.host, device: device.id, started_at: startedAt }))) {
+        throw new LabrigError("host_lost", `The hub did not confirm the start of ${req.action} (connection lost, or the action went to another device); it was not run.`);
+      }
       if (signal.aborted) throw abortReason(signal);
       work = device.run(req.action, resource, params, signal);
       result = parseActionResult(req.action, await raceAbort(work, signal));
@@ -229,6 +242,22 @@ export class Executor {
     } catch (err) {
       this.logger.error({ action_id: req.id, err: (err as Error).message }, "could not hand the action result to the outbox; the hub will not hear of it");
     }
+  }
+}
+
+/**
+ * resolveResource, except that a gpio/power action naming anything but a configured line of
+ * that kind is `forbidden_line`: the hub normally prevents it, but the agent guards the pins itself.
+ */
+function resolveLine(action: ActionName, device: RunnableDevice, requested: string | null): string | null {
+  try {
+    return resolveResource(action, device.resources, requested);
+  } catch (err) {
+    const kind = ACTIONS[action].resourceKind;
+    if (err instanceof LabrigError && err.code === "unknown_resource" && requested && (kind === "gpio" || kind === "power")) {
+      throw new LabrigError("forbidden_line", `${action} refused: '${requested}' is not a configured ${kind} line of device ${device.id}. ${err.message}`);
+    }
+    throw err;
   }
 }
 

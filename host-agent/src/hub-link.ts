@@ -1,20 +1,29 @@
 import {
   AGENT_NAMESPACE,
   ActionCancelSchema,
+  ArtifactDeleteSchema,
+  ArtifactFetchSchema,
+  StreamControlSchema,
+  toLabrigError,
+  type ArtifactFetch,
+  type StreamChunk,
   ActionRequestSchema,
   HelloAckSchema,
   LabrigError,
   ResultAckSchema,
+  StartAckSchema,
   describeZodError,
   nowIso,
   type ActionRequest,
   type ActionResult,
+  type ActionStarted,
   type ConsoleOutput,
   type DeviceDescription,
   type DeviceState,
   type Hello,
 } from "@labrig/shared";
 import { io, type Socket } from "socket.io-client";
+import type { z } from "zod";
 import { backoffMs } from "./abort.js";
 import type { ConsoleSink } from "./console-stream.js";
 import type { Logger } from "./logger.js";
@@ -40,7 +49,22 @@ export interface HubLinkHandlers {
   onInvalidActionRequest: (id: string, device: string, error: LabrigError) => void;
   /** The hub accepted our hello: the moment to resend what waited (results, console, states). */
   onReady: () => void;
+  /** Artifact and live-stream requests from the hub; absent: the hub gets an `unsupported_action` answer. */
+  capture?: CaptureRequestHandlers;
 }
+
+/** What the agent does for the hub's capture requests (see capture/ in the agent). */
+export interface CaptureRequestHandlers {
+  fetchArtifact(req: ArtifactFetch): Promise<{ mime_type: string; size: number; offset: number; data: Buffer }>;
+  deleteArtifact(id: string): Promise<boolean>;
+  startStream(device: string, resource: string): void;
+  stopStream(device: string, resource: string): void;
+  /** The hub is gone: nobody is watching any more (it sends stream.start again after reconnecting). */
+  stopAllStreams(): void;
+}
+
+/** Stream chunks sent but not yet acknowledged by the hub; beyond this, frames are dropped rather than queued. */
+const MAX_STREAM_CHUNKS_IN_FLIGHT = 3;
 
 /**
  * The agent's one outbound connection to the hub (socket.io on /agent). Reconnects with
@@ -50,7 +74,13 @@ export interface HubLinkHandlers {
 export class HubLink implements ConsoleSink, ResultTransport {
   private socket: Socket | null = null;
   private helloAcked = false;
+  /** The hub asked (in the hello ack) to confirm each action's start before it runs. */
+  private confirmsStart = false;
+  /** Settles when the current connection's hello is acked (true) or the connection is lost (false). */
+  private helloOutcome: Promise<boolean> = Promise.resolve(false);
+  private settleHello: ((ok: boolean) => void) | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private streamChunksInFlight = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryAttempt = 0;
   private heartbeatSeq = 0;
@@ -119,6 +149,7 @@ export class HubLink implements ConsoleSink, ResultTransport {
       }
       this.handlers.onActionCancel(parsed.data.id);
     });
+    this.registerCaptureRequests(socket);
   }
 
   async stop(): Promise<void> {
@@ -156,8 +187,38 @@ export class HubLink implements ConsoleSink, ResultTransport {
     return parsed.data.ok;
   }
 
+  /**
+   * Reports that an action is about to start. When the hub confirms starts, resolves true only on
+   * its `{ok: true}` ack; while disconnected, false, so nothing runs that the hub may have re-dispatched.
+   */
+  async confirmStart(started: ActionStarted): Promise<boolean> {
+    const socket = this.socket;
+    // A request can arrive in the same read as the hello ack, before this link has processed the ack.
+    if (socket?.connected && !this.helloAcked) await this.helloOutcome;
+    if (!socket || !this.isReady()) return false;
+    if (!this.confirmsStart) {
+      socket.emit("action.started", started);
+      return true;
+    }
+    try {
+      const ack: unknown = await socket.timeout(this.options.resultAckTimeoutMs ?? 10_000).emitWithAck("action.started", started);
+      const parsed = StartAckSchema.safeParse(ack);
+      if (!parsed.success) {
+        this.logger.error({ action_id: started.id, problems: describeZodError(parsed.error) }, "hub answered action.started with an invalid ack; not running the action");
+        return false;
+      }
+      if (!parsed.data.ok) this.logger.warn({ action_id: started.id }, "hub declined the start (action canceled or moved to another device); not running it");
+      return parsed.data.ok;
+    } catch (err) {
+      this.logger.warn({ action_id: started.id, err: (err as Error).message }, "no confirmation of the start from the hub; not running the action");
+      return false;
+    }
+  }
+
   private async onConnect(socket: Socket): Promise<void> {
     const connection = ++this.connection;
+    this.settleHello?.(false);
+    this.helloOutcome = new Promise<boolean>((resolve) => (this.settleHello = resolve));
     const o = this.options;
     const hello: Hello = { host: o.host, version: o.version, started_at: o.startedAt, devices: o.devices };
     let ack: unknown;
@@ -183,6 +244,9 @@ export class HubLink implements ConsoleSink, ResultTransport {
       return;
     }
     this.helloAcked = true;
+    this.confirmsStart = parsed.data.confirm_start === true;
+    this.settleHello?.(true);
+    this.settleHello = null;
     this.retryAttempt = 0;
     const interval = parsed.data.heartbeat_interval_ms;
     this.logger.info({ hub: o.url, host: o.host, hub_version: parsed.data.hub_version, heartbeat_interval_ms: interval }, "connected to the hub");
@@ -219,9 +283,78 @@ export class HubLink implements ConsoleSink, ResultTransport {
   }
 
   private onLost(): void {
+    if (this.helloAcked) this.handlers.capture?.stopAllStreams();
+    this.streamChunksInFlight = 0;
     this.helloAcked = false;
+    this.settleHello?.(false);
+    this.settleHello = null;
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
+  }
+
+  /** True when a stream chunk now would only queue: hub away, or acks for earlier chunks still outstanding. */
+  streamCongested(): boolean {
+    return !this.isReady() || this.streamChunksInFlight >= MAX_STREAM_CHUNKS_IN_FLIGHT;
+  }
+
+  /**
+   * Sends one stream chunk unless the link is congested. The hub acks each chunk once relayed,
+   * so chunks in flight bound what socket.io and the kernel buffer for a slow link.
+   */
+  sendStreamChunk(chunk: StreamChunk): boolean {
+    const socket = this.socket;
+    if (!socket || this.streamCongested()) return false;
+    this.streamChunksInFlight++;
+    const connection = this.connection;
+    socket.timeout(10_000).emit("stream.chunk", chunk, (err: Error | null) => {
+      if (connection !== this.connection) return;
+      this.streamChunksInFlight = Math.max(0, this.streamChunksInFlight - 1);
+      if (err) this.logger.debug({ device: chunk.device, resource: chunk.resource, seq: chunk.seq }, "stream chunk not acknowledged in time");
+    });
+    return true;
+  }
+
+  private registerCaptureRequests(socket: Socket): void {
+    const answer = <S extends z.ZodType>(event: string, schema: S, run: (req: z.infer<S>, capture: CaptureRequestHandlers) => Promise<Record<string, unknown>> | Record<string, unknown>) => {
+      socket.on(event, (payload: unknown, ack?: unknown) => {
+        const reply = typeof ack === "function" ? (ack as (v: unknown) => void) : () => undefined;
+        const parsed = schema.safeParse(payload);
+        if (!parsed.success) {
+          const problems = describeZodError(parsed.error);
+          this.logger.warn({ event, problems }, "hub sent an invalid capture request");
+          reply({ ok: false, error: new LabrigError("validation_failed", `Invalid ${event}: ${problems}`).toEnvelope() });
+          return;
+        }
+        const capture = this.handlers.capture;
+        if (!capture) {
+          reply({ ok: false, error: new LabrigError("unsupported_action", `This agent does not handle ${event}.`).toEnvelope() });
+          return;
+        }
+        Promise.resolve()
+          .then(() => run(parsed.data, capture))
+          .then(
+            (result) => reply({ ok: true, ...result }),
+            (err: unknown) => {
+              const e = toLabrigError(err);
+              if (e.code === "internal_error") this.logger.error({ event, err: e.message }, "capture request failed");
+              reply({ ok: false, error: e.toEnvelope() });
+            },
+          );
+      });
+    };
+    answer("artifact.fetch", ArtifactFetchSchema, (req, c) => c.fetchArtifact(req));
+    answer("artifact.delete", ArtifactDeleteSchema, async (req, c) => {
+      await c.deleteArtifact(req.id);
+      return {};
+    });
+    answer("stream.start", StreamControlSchema, (req, c) => {
+      c.startStream(req.device, req.resource);
+      return {};
+    });
+    answer("stream.stop", StreamControlSchema, (req, c) => {
+      c.stopStream(req.device, req.resource);
+      return {};
+    });
   }
 
   private scheduleRetry(): void {

@@ -67,9 +67,11 @@ describe("agent config", () => {
         stop_bits: 1,
         rts_cts: false,
         tx_char_delay_ms: 2,
+        log_max_bytes: 1024 * 1024,
+        log_files: 3,
       });
       expect(sim?.resources[1]).toMatchObject({ kind: "power", line: 17, chip: null, initial: 0, cycle_off_ms: 2000 });
-      expect(sim?.resources[2]).toMatchObject({ kind: "gpio", direction: "out", active_low: true, initial: 0 });
+      expect(sim?.resources[2]).toMatchObject({ kind: "gpio", direction: "out", active_low: true, initial: 0, edge: "none", debounce_ms: 20, poll_ms: 50 });
       expect(real).toMatchObject({ id: "rpi4-a", labels: {}, capabilities: [], simulated: false });
       expect(real?.resources[0]).toMatchObject({ path: "/dev/serial/by-id/usb-FTDI", baud_rate: 9600, parity: "even", stop_bits: 2 });
       expect(real?.resources[1]).toMatchObject({ chip: "pinctrl-bcm2711", cycle_off_ms: null });
@@ -93,7 +95,7 @@ devices:
       - { name: console, kind: serial, path: /dev/ttyUSB0, baud_rate: fast }
       - { name: console, kind: serial, path: /dev/ttyUSB1, baudrate: 9600 }
       - { name: lamp, kind: gpio, line: 4, direction: in, initial: 1 }
-      - { name: cam, kind: video }
+      - { name: cam, kind: camera }
   - id: dut1
     simulated: true
     resources:

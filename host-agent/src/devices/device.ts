@@ -9,9 +9,15 @@ import {
   type ResourceDescription,
 } from "@labrig/shared";
 import { sleep } from "../abort.js";
+import type { ArtifactStore } from "../capture/artifact-store.js";
+import type { StreamSink } from "../capture/live-stream.js";
+import type { ScreenOverlay } from "../capture/test-pattern.js";
+import { VideoCapture } from "../capture/video-capture.js";
 import type { DeviceConfig, GpioResourceConfig, PowerResourceConfig } from "../config.js";
 import type { Logger } from "../logger.js";
+import { consoleLogPath } from "./console-log-file.js";
 import type { Bit, GpioLine, LineFactory, LineSpec } from "./gpio/gpio-line.js";
+import { InputWatcher } from "./gpio/input-watcher.js";
 import { PowerSwitch } from "./power-switch.js";
 import { SerialConsole } from "./serial-console.js";
 
@@ -23,12 +29,26 @@ export interface DeviceCollaborators {
   logger: Logger;
   reportState: (state: ResourceStateReport) => void;
   onConsoleData: (resource: string, text: string) => void;
+  /** The agent's data_dir; serial consoles keep their rotating logs under <dataDir>/console. None: no disk log. */
+  dataDir?: string;
+  /** What video resources need: where artifacts go, where stream chunks go, ffmpeg, and a simulated screen. */
+  capture?: DeviceCaptureDeps;
+}
+
+export interface DeviceCaptureDeps {
+  host: string;
+  artifacts: ArtifactStore;
+  sink: StreamSink;
+  ffmpeg: string;
+  /** For test-pattern sources of simulated devices: what the board's screen shows now. */
+  overlay?: () => ScreenOverlay | null;
 }
 
 type Driver =
   | { kind: "serial"; console: SerialConsole }
-  | { kind: "gpio"; line: GpioLine; config: GpioResourceConfig }
-  | { kind: "power"; power: PowerSwitch; line: GpioLine };
+  | { kind: "gpio"; line: GpioLine; config: GpioResourceConfig; watcher: InputWatcher | null }
+  | { kind: "power"; power: PowerSwitch; line: GpioLine }
+  | { kind: "video"; capture: VideoCapture };
 
 function lineSpec(deviceId: string, r: PowerResourceConfig | GpioResourceConfig): LineSpec {
   const out = r.kind === "power" || r.direction === "out";
@@ -78,7 +98,7 @@ export class Device {
   /** The line behind a gpio or power resource (the simulator attaches to these). */
   line(resource: string): GpioLine | undefined {
     const d = this.drivers.get(resource);
-    return d && d.kind !== "serial" ? d.line : undefined;
+    return d && (d.kind === "gpio" || d.kind === "power") ? d.line : undefined;
   }
 
   serialConsole(resource: string): SerialConsole | undefined {
@@ -89,15 +109,21 @@ export class Device {
   /** Opens lines first (outputs get their initial level at once), then serial consoles. */
   async start(): Promise<void> {
     for (const r of this.config.resources) {
-      if (r.kind === "serial") continue;
+      if (r.kind !== "power" && r.kind !== "gpio") continue;
       const line = await this.c.lineFactory.open(lineSpec(this.id, r));
       if (r.kind === "power") {
         const power = new PowerSwitch(line, { cycleOffMs: r.cycle_off_ms }, (state) => this.c.reportState({ resource: r.name, status: "ready", power: state }));
         this.drivers.set(r.name, { kind: "power", power, line });
         this.c.reportState({ resource: r.name, status: "ready", power: power.state });
       } else {
-        this.drivers.set(r.name, { kind: "gpio", line, config: r });
-        this.c.reportState({ resource: r.name, status: "ready", value: line.read() });
+        let watcher: InputWatcher | null = null;
+        let detail: string | undefined;
+        if (r.direction === "in" && r.edge !== "none") {
+          watcher = new InputWatcher(line, { edge: r.edge, debounceMs: r.debounce_ms, pollMs: r.poll_ms }, (value) => this.c.reportState({ resource: r.name, status: "ready", value, ...(detail === undefined ? {} : { detail }) }), this.c.logger);
+          detail = watcher.start().detail;
+        }
+        this.drivers.set(r.name, { kind: "gpio", line, config: r, watcher });
+        this.c.reportState({ resource: r.name, status: "ready", value: line.read(), ...(detail === undefined ? {} : { detail }) });
       }
     }
     for (const r of this.config.resources) {
@@ -112,6 +138,7 @@ export class Device {
           stopBits: r.stop_bits,
           rtsCts: r.rts_cts,
           txCharDelayMs: r.tx_char_delay_ms,
+          ...(this.c.dataDir === undefined ? {} : { logFile: { path: consoleLogPath(this.c.dataDir, this.id, r.name), maxBytes: r.log_max_bytes, files: r.log_files } }),
         },
         this.c.logger,
         {
@@ -122,6 +149,7 @@ export class Device {
       this.drivers.set(r.name, { kind: "serial", console });
       await console.start();
     }
+    await this.startVideo();
     this.started = true;
   }
 
@@ -129,11 +157,20 @@ export class Device {
   async stop(): Promise<void> {
     this.started = false;
     const drivers = [...this.drivers.entries()].reverse();
+    for (const [name, d] of drivers) {
+      if (d.kind !== "video") continue;
+      try {
+        await d.capture.stop();
+      } catch (err) {
+        this.c.logger.error({ device: this.id, resource: name, err: (err as Error).message }, "stopping video capture failed; continuing");
+      }
+    }
     for (const [, d] of drivers) {
       if (d.kind === "serial") await d.console.stop();
     }
     for (const [name, d] of drivers) {
-      if (d.kind === "serial") continue;
+      if (d.kind === "serial" || d.kind === "video") continue;
+      if (d.kind === "gpio") d.watcher?.stop();
       try {
         d.line.release();
       } catch (err) {
@@ -186,6 +223,10 @@ export class Device {
         line.write(p.value);
         try {
           await sleep(p.width_ms, signal);
+          // Timers may fire up to a millisecond early against performance.now(); a pulse is never shorter than asked.
+          while (performance.now() - t0 < p.width_ms) {
+            /* spin for the sub-millisecond remainder */
+          }
         } finally {
           // Even when aborted, the line must not be left active (a reset held forever).
           line.write(inactive);
@@ -201,8 +242,11 @@ export class Device {
         return { state: await this.power(resource).cycle(p.off_ms, signal) };
       }
       case "capture.snapshot":
-      case "capture.record":
-        throw new LabrigError("unsupported_action", `${action} needs a video resource; this agent version has no capture support yet.`);
+        return { ...(await this.video(resource).snapshot(signal)) };
+      case "capture.record": {
+        const p = params as ActionParamsOf<"capture.record">;
+        return { ...(await this.video(resource).record(p.duration_s, p.format, signal)) };
+      }
     }
   }
 
@@ -212,15 +256,63 @@ export class Device {
     return d;
   }
 
+  /** The capture driver behind a video resource (stream control, tests). */
+  videoCapture(resource: string): VideoCapture | undefined {
+    const d = this.drivers.get(resource);
+    return d?.kind === "video" ? d.capture : undefined;
+  }
+
+  /** Video resources start last and never fail the device: a missing dongle or ffmpeg shows as the resource's state. */
+  private async startVideo(): Promise<void> {
+    for (const r of this.config.resources) {
+      if (r.kind !== "video") continue;
+      const deps = this.c.capture;
+      if (!deps) {
+        this.c.reportState({ resource: r.name, status: "unavailable", detail: "this agent was built without capture support for this device" });
+        continue;
+      }
+      const capture = new VideoCapture(this.id, r, {
+        host: deps.host,
+        logger: this.c.logger,
+        artifacts: deps.artifacts,
+        sink: deps.sink,
+        ffmpeg: deps.ffmpeg,
+        reportState: (status, detail) => this.c.reportState({ resource: r.name, status, detail: detail.slice(0, 1024) }),
+        ...(deps.overlay ? { overlay: deps.overlay } : {}),
+      });
+      this.drivers.set(r.name, { kind: "video", capture });
+      await capture.start();
+    }
+  }
+
+  private video(resource: string | null): VideoCapture {
+    const d = this.driver(resource);
+    if (d.kind !== "video") throw new LabrigError("unknown_resource", `Resource '${resource}' of ${this.id} is ${d.kind}, not video.`);
+    return d.capture;
+  }
+
   private serial(resource: string | null): SerialConsole {
     const d = this.driver(resource);
     if (d.kind !== "serial") throw new LabrigError("unknown_resource", `Resource '${resource}' of ${this.id} is ${d.kind}, not serial.`);
     return d.console;
   }
 
+  /** gpio and power actions reach only lines this device was configured with; anything else is forbidden_line. */
+  private lineDriver(resource: string | null, kind: "gpio" | "power"): Driver {
+    const d = resource === null ? undefined : this.drivers.get(resource);
+    if (!d || d.kind !== kind) {
+      const lines = [...this.drivers.entries()].filter(([, x]) => x.kind === kind).map(([n]) => n);
+      throw new LabrigError(
+        "forbidden_line",
+        `'${resource}' is not a configured ${kind} line of ${this.id}; the agent drives only lines in its config (${kind} lines here: ${lines.join(", ") || "none"}).`,
+      );
+    }
+    return d;
+  }
+
   private gpio(resource: string | null): { line: GpioLine; config: GpioResourceConfig } {
-    const d = this.driver(resource);
-    if (d.kind !== "gpio") throw new LabrigError("unknown_resource", `Resource '${resource}' of ${this.id} is ${d.kind}, not gpio.`);
+    const d = this.lineDriver(resource, "gpio");
+    if (d.kind !== "gpio") throw new LabrigError("forbidden_line", `Resource '${resource}' of ${this.id} is not a gpio line.`);
     return d;
   }
 
@@ -233,8 +325,8 @@ export class Device {
   }
 
   private power(resource: string | null): PowerSwitch {
-    const d = this.driver(resource);
-    if (d.kind !== "power") throw new LabrigError("unknown_resource", `Resource '${resource}' of ${this.id} is ${d.kind}, not power.`);
+    const d = this.lineDriver(resource, "power");
+    if (d.kind !== "power") throw new LabrigError("forbidden_line", `Resource '${resource}' of ${this.id} is not a power line.`);
     return d.power;
   }
 }

@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import { DEFAULT_POWER_CYCLE_OFF_MS } from "@labrig/shared";
 import { sleep } from "../abort.js";
 import type { GpioLine } from "./gpio/gpio-line.js";
@@ -37,7 +38,13 @@ export class PowerSwitch {
    */
   async cycle(offMs: number | undefined, signal?: AbortSignal): Promise<PowerState> {
     this.off();
-    await sleep(offMs ?? this.options.cycleOffMs ?? DEFAULT_POWER_CYCLE_OFF_MS, signal);
+    const offFor = offMs ?? this.options.cycleOffMs ?? DEFAULT_POWER_CYCLE_OFF_MS;
+    const t0 = performance.now();
+    await sleep(offFor, signal);
+    // Timers may fire up to a millisecond early; the board must stay off at least as long as asked.
+    while (performance.now() - t0 < offFor) {
+      /* spin for the sub-millisecond remainder */
+    }
     return this.on();
   }
 }

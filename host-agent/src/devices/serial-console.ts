@@ -1,9 +1,11 @@
+import { realpathSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
 import { LabrigError } from "@labrig/shared";
 import { SerialPort } from "serialport";
 import { abortReason, backoffMs, sleep } from "../abort.js";
 import type { Logger } from "../logger.js";
-import { TextRing } from "../text-ring.js";
+import { ConsoleHistory, type ConsoleEntry } from "./console-history.js";
+import { ConsoleLogFile, type ConsoleLogFileOptions } from "./console-log-file.js";
 
 export interface SerialConsoleOptions {
   /** `device/resource`, for logs and messages. */
@@ -21,6 +23,10 @@ export interface SerialConsoleOptions {
   expectBufferChars?: number;
   reopenBaseMs?: number;
   reopenMaxMs?: number;
+  /** How often an open port's path is checked (see presenceCheck). */
+  presenceCheckMs?: number;
+  /** The rotating on-disk console log; none when absent. */
+  logFile?: ConsoleLogFileOptions;
 }
 
 export interface SerialConsoleHooks {
@@ -72,10 +78,14 @@ const TIMEOUT_TAIL_CHARS = 300;
 export class SerialConsole {
   private port: SerialPort | null = null;
   private decoder = new StringDecoder("utf8");
-  private readonly log: TextRing;
+  private readonly log: ConsoleHistory;
+  private readonly logFile: ConsoleLogFile | null;
   private pending = "";
   private readonly waiters: Waiter[] = [];
   private reopenTimer: NodeJS.Timeout | null = null;
+  private presenceTimer: NodeJS.Timeout | null = null;
+  /** What the configured path resolved to when the port was opened. */
+  private openedTarget: string | null = null;
   private reopenAttempt = 0;
   private running = false;
   private available: boolean | null = null;
@@ -87,7 +97,8 @@ export class SerialConsole {
     private readonly logger: Logger,
     private readonly hooks: SerialConsoleHooks = {},
   ) {
-    this.log = new TextRing(options.logChars ?? DEFAULT_LOG_CHARS);
+    this.log = new ConsoleHistory({ capacityChars: options.logChars ?? DEFAULT_LOG_CHARS });
+    this.logFile = options.logFile === undefined ? null : new ConsoleLogFile(options.logFile, logger);
     this.expectCap = options.expectBufferChars ?? DEFAULT_EXPECT_BUFFER_CHARS;
   }
 
@@ -114,6 +125,14 @@ export class SerialConsole {
    * the agent starts, so the console reports itself unavailable and keeps trying.
    */
   async start(): Promise<void> {
+    if (this.logFile) {
+      try {
+        await this.logFile.start();
+      } catch (err) {
+        // The console still works without its disk log; memory and the hub stream keep the output.
+        this.logger.warn({ console: this.name, path: this.logFile.path, err: (err as Error).message }, "cannot open the console log file; check data_dir permissions");
+      }
+    }
     this.running = true;
     await this.tryOpen();
   }
@@ -122,6 +141,7 @@ export class SerialConsole {
     this.running = false;
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     this.reopenTimer = null;
+    this.stopPresenceCheck();
     this.failWaiters(new LabrigError("device_unavailable", `Serial console ${this.name} was stopped; the agent is shutting down.`));
     const port = this.port;
     this.port = null;
@@ -133,6 +153,12 @@ export class SerialConsole {
         });
       });
     }
+    await this.logFile?.stop();
+  }
+
+  /** The on-disk log (tests, bench), or null when none is configured. */
+  get consoleLogFile(): ConsoleLogFile | null {
+    return this.logFile;
   }
 
   /** Resolves once the port is open (used by start-up code and tests), or rejects after `timeoutMs`. */
@@ -154,6 +180,11 @@ export class SerialConsole {
   /** The newest `maxChars` of the console log. Works while the port is away: the log is how one sees why it went. */
   read(maxChars: number): string {
     return this.log.tail(maxChars);
+  }
+
+  /** The newest `maxChars` of the console log with the time each stretch arrived. */
+  history(maxChars: number): ConsoleEntry[] {
+    return this.log.tailEntries(maxChars);
   }
 
   /** Writes `data`; with tx_char_delay_ms, one character at a time with that pause after each. Returns bytes written. */
@@ -277,6 +308,10 @@ export class SerialConsole {
     this.port = port;
     this.decoder = new StringDecoder("utf8");
     this.reopenAttempt = 0;
+    this.openedTarget = resolveTarget(o.path);
+    this.stopPresenceCheck();
+    this.presenceTimer = setInterval(() => this.presenceCheck(port), this.options.presenceCheckMs ?? 1000);
+    this.presenceTimer.unref();
     port.on("data", (chunk: Buffer) => this.onData(chunk));
     port.on("error", (err: Error) => this.logger.warn({ console: this.name, err: err.message }, "serial port error"));
     port.on("close", (err: Error | null) => this.onClose(port, err));
@@ -287,11 +322,39 @@ export class SerialConsole {
     this.openWaiters.clear();
   }
 
+  /**
+   * serialport notices most unplugs through a read error, but after some hangups the device
+   * reads as end-of-file forever and the binding just reads again (seen with PTYs under load).
+   * So an open port's path is also checked: gone, or now naming another device node (a quick
+   * replug), means the port is lost.
+   */
+  private presenceCheck(port: SerialPort): void {
+    if (port !== this.port || !this.running) return;
+    const now = resolveTarget(this.options.path);
+    if (now === this.openedTarget) return;
+    const detail = now === null ? `port ${this.options.path} disappeared` : `port ${this.options.path} now points at ${now} (was ${this.openedTarget})`;
+    this.port = null;
+    port.close((err) => {
+      if (err) this.logger.debug({ console: this.name, err: err.message }, "closing a vanished port failed; its descriptor is dropped anyway");
+    });
+    this.lose(detail);
+  }
+
+  private stopPresenceCheck(): void {
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
+    this.presenceTimer = null;
+  }
+
   private onClose(port: SerialPort, err: Error | null): void {
     if (port !== this.port) return;
     this.port = null;
     if (!this.running) return;
-    const detail = `port ${this.options.path} closed${err ? `: ${err.message}` : ""}`;
+    this.lose(`port ${this.options.path} closed${err ? `: ${err.message}` : ""}`);
+  }
+
+  /** The open port went away: fail waiting expects, report it, and start reopening. */
+  private lose(detail: string): void {
+    this.stopPresenceCheck();
     this.failWaiters(new LabrigError("device_unavailable", `Serial console ${this.name} went away while waiting (${detail}). The agent is reopening it; retry shortly.`));
     this.markUnavailable(detail);
     this.scheduleReopen();
@@ -323,7 +386,9 @@ export class SerialConsole {
   private onData(chunk: Buffer): void {
     const text = this.decoder.write(chunk);
     if (text === "") return;
-    this.log.append(text);
+    const at = Date.now();
+    this.log.append(text, at);
+    this.logFile?.write(text, at);
     this.pending += text;
     if (this.pending.length > this.expectCap) this.pending = this.pending.slice(this.pending.length - this.expectCap);
     this.hooks.onData?.(text);
@@ -355,6 +420,17 @@ export class SerialConsole {
       w.cleanup();
       w.reject(err);
     }
+  }
+}
+
+/** The device node `path` resolves to (following by-id links), or null when it does not exist. */
+function resolveTarget(path: string): string | null {
+  try {
+    return realpathSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    // Unreadable (EACCES on a parent, ELOOP): treat as present; opening it will say what is wrong.
+    return path;
   }
 }
 

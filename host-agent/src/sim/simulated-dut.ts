@@ -1,3 +1,4 @@
+import type { ScreenOverlay } from "../capture/test-pattern.js";
 import type { Bit } from "../devices/gpio/gpio-line.js";
 import type { MemoryLine } from "../devices/gpio/memory-line.js";
 import type { Logger } from "../logger.js";
@@ -52,6 +53,25 @@ export class SimulatedDut {
   /** What the board is doing (for tests and logs). */
   get status(): DutState {
     return this.state;
+  }
+
+  /**
+   * What the board's screen shows, for its test-pattern video source: dark while off or held in
+   * reset, then one big word per stage, so a planner looking at a snapshot can tell them apart.
+   */
+  screen(): ScreenOverlay {
+    switch (this.state) {
+      case "off":
+      case "reset":
+        return { blank: true };
+      case "booting":
+        return { text: "BOOTING" };
+      case "login":
+      case "password":
+        return { text: "LOGIN" };
+      case "shell":
+        return { text: "SHELL" };
+    }
   }
 
   start(): void {

@@ -28,6 +28,13 @@ export interface GpioLine {
   write(value: Bit): void;
   /** Gives the line back (unexport / forget); the line must not be used afterwards. */
   release(): void;
+  /**
+   * Calls `onEdge` on every level change the hardware signals (interrupts on both edges).
+   * Absent or throwing means the line has no edge interrupts, and callers poll instead.
+   */
+  watchInterrupts?(onEdge: () => void): void;
+  /** Stops what watchInterrupts started. */
+  unwatchInterrupts?(): void;
 }
 
 /** Opens lines for one driver (sysfs, memory). */

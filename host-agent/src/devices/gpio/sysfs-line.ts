@@ -35,6 +35,42 @@ export class SysfsLine implements GpioLine {
     }
   }
 
+  /**
+   * Enables interrupts on both edges (the software filters rising/falling, so a missed bounce
+   * never leaves the last reported level stale) and watches them through onoff's epoll.
+   * Throws where the pin has no edge file or epoll refuses the value file.
+   */
+  watchInterrupts(onEdge: () => void): void {
+    const listener = (err: Error | null | undefined): void => {
+      if (err) this.onWatchError?.(err);
+      onEdge();
+    };
+    try {
+      this.gpio.setEdge("both");
+      this.gpio.watch(listener);
+      this.watching = listener;
+    } catch (err) {
+      // onoff registers the listener before epoll refuses it; clear it so unexport does not trip on it later.
+      try {
+        this.gpio.unwatchAll();
+      } catch (cleanupErr) {
+        this.onWatchError?.(cleanupErr as Error);
+      }
+      throw new LabrigError("hardware_error", `GPIO line ${this.name} has no edge interrupts: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  unwatchInterrupts(): void {
+    if (!this.watching) return;
+    this.watching = null;
+    this.gpio.unwatchAll();
+    this.gpio.setEdge("none");
+  }
+
+  /** Where interrupt errors go (set by the factory to its logger). */
+  onWatchError: ((err: Error) => void) | null = null;
+  private watching: ((err: Error | null | undefined) => void) | null = null;
+
   release(): void {
     this.gpio.unexport();
   }
@@ -68,6 +104,8 @@ export class SysfsLineFactory implements LineFactory {
       throw new LabrigError("hardware_error", `Opening GPIO ${spec.line} on ${chip.label} (sysfs ${number}) for ${spec.name} failed: ${(err as Error).message}`, { cause: err });
     }
     this.logger.info({ line: spec.name, chip: chip.label, base: chip.base, offset: spec.line, sysfs: number, direction: spec.direction }, "gpio line opened");
-    return new SysfsLine(spec.name, gpio, spec);
+    const line = new SysfsLine(spec.name, gpio, spec);
+    line.onWatchError = (err) => this.logger.warn({ line: spec.name, err: err.message }, "gpio interrupt error");
+    return line;
   }
 }

@@ -1,0 +1,266 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { userInfo } from "node:os";
+import { join, resolve } from "node:path";
+import { ConfigError, loadConfig, type AgentConfig } from "./config.js";
+import { listGpioChips, type GpioChip } from "./devices/gpio/chips.js";
+import { listSerialPorts, type SerialPortInfo } from "./devices/serial-ports.js";
+
+export type CheckStatus = "ok" | "warn" | "fail";
+
+/** One line of the doctor's report: what was checked, how it went, and the exact fix when it did not go well. */
+export interface DoctorCheck {
+  name: string;
+  status: CheckStatus;
+  summary: string;
+  fix?: string;
+}
+
+export interface VideoDevice {
+  path: string;
+  byId: string[];
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  user: string;
+  config_path: string;
+  checks: DoctorCheck[];
+  serial_ports: SerialPortInfo[];
+  gpio_chips: GpioChip[];
+  video_devices: VideoDevice[];
+}
+
+export interface DoctorOptions {
+  /** Agent config to check against; a missing file is a warning (doctor also runs before init). */
+  configPath: string;
+  /** The service user whose groups are checked; default: the current user. */
+  user?: string;
+  /** Overridable for tests; defaults are the real system paths. */
+  devDir?: string;
+  sysfsRoot?: string;
+  groupFile?: string;
+  passwdFile?: string;
+  env?: NodeJS.ProcessEnv;
+  hubTimeoutMs?: number;
+}
+
+/** The groups the agent's user needs: serial adapters, GPIO sysfs, V4L2 capture. */
+export const SERVICE_GROUPS = ["dialout", "gpio", "video"] as const;
+
+const MIN_NODE = [20, 19] as const;
+
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+function readGroups(file: string): GroupEntry[] {
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "" && !l.startsWith("#"))
+    .map((l) => {
+      const [name = "", , gid = "", members = ""] = l.split(":");
+      return { name, gid: Number(gid), members: members.split(",").filter((m) => m !== "") };
+    });
+}
+
+function readUser(file: string, user: string): { uid: number; gid: number } | null {
+  for (const l of readFileSync(file, "utf8").split("\n")) {
+    const [name, , uid, gid] = l.split(":");
+    if (name === user) return { uid: Number(uid), gid: Number(gid) };
+  }
+  return null;
+}
+
+/** Where `cmd` is on PATH, or null. */
+function which(cmd: string, env: NodeJS.ProcessEnv): string | null {
+  for (const dir of (env.PATH ?? "/usr/bin:/bin").split(":")) {
+    if (dir !== "" && existsSync(join(dir, cmd))) return join(dir, cmd);
+  }
+  return null;
+}
+
+function listVideoDevices(devDir: string): VideoDevice[] {
+  const nodes = safeReaddir(devDir)
+    .filter((n) => /^video\d+$/.test(n))
+    .map((n) => join(devDir, n));
+  const byIdDir = join(devDir, "v4l", "by-id");
+  const devices = new Map<string, VideoDevice>(nodes.map((p) => [p, { path: p, byId: [] }]));
+  for (const name of safeReaddir(byIdDir).sort()) {
+    const link = join(byIdDir, name);
+    let target = link;
+    try {
+      // udev's links are relative (../../video0): resolve them against the link's folder.
+      target = resolve(byIdDir, readlinkSync(link));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EINVAL") throw err;
+    }
+    const d = devices.get(target) ?? { path: target, byId: [] };
+    d.byId.push(link);
+    devices.set(target, d);
+  }
+  return [...devices.values()].sort((a, b) => a.path.localeCompare(b.path));
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return [];
+    throw err;
+  }
+}
+
+function groupCheck(group: string, user: string, groups: GroupEntry[], account: { uid: number; gid: number } | null): DoctorCheck {
+  const name = `group ${group}`;
+  const entry = groups.find((g) => g.name === group);
+  if (!entry) {
+    const why = group === "gpio" ? " (normal off a Raspberry Pi; Raspberry Pi OS creates it)" : "";
+    return { name, status: "warn", summary: `group '${group}' does not exist on this system${why}`, fix: `sudo groupadd --system ${group} && sudo usermod -aG ${group} ${user}` };
+  }
+  if (account === null) {
+    return { name, status: "fail", summary: `user '${user}' does not exist`, fix: `sudo deployment/install-agent.sh (creates the labrig user), or pass --user NAME` };
+  }
+  const member = entry.members.includes(user) || account.gid === entry.gid;
+  if (member) return { name, status: "ok", summary: `${user} is in ${group}` };
+  if (account.uid === 0) return { name, status: "ok", summary: `${user} is not in ${group}, but root opens devices without it (the service runs as labrig, which needs it)` };
+  return { name, status: "fail", summary: `${user} is not in ${group}`, fix: `sudo usermod -aG ${group} ${user} (then restart the service, or log in again)` };
+}
+
+function toolVersion(cmd: string, args: string[], env: NodeJS.ProcessEnv): { present: boolean; line: string; error?: string } {
+  const r = spawnSync(cmd, args, { encoding: "utf8", env, timeout: 10_000 });
+  if (r.error) return { present: false, line: "", error: r.error.message };
+  const out = `${r.stdout}${r.stderr}`.split("\n").find((l) => l.trim() !== "") ?? "";
+  return { present: true, line: out.trim() };
+}
+
+async function hubCheck(url: string, timeoutMs: number): Promise<DoctorCheck> {
+  const target = `${url}/api/health`;
+  try {
+    const res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
+    if (res.ok) return { name: "hub", status: "ok", summary: `${target} answered ${res.status}` };
+    return { name: "hub", status: "fail", summary: `${target} answered ${res.status}`, fix: `check hub.url in the config; is this the labrig hub? (curl ${target})` };
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const why = e.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    return { name: "hub", status: "fail", summary: `${target} unreachable: ${why}`, fix: `start the hub, or fix hub.url in the config; test with: curl ${target}` };
+  }
+}
+
+/** Runs every check. Never throws for a finding: each problem becomes a check with its fix. */
+export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
+  const env = options.env ?? process.env;
+  const devDir = options.devDir ?? "/dev";
+  const user = options.user ?? userInfo().username;
+  const checks: DoctorCheck[] = [];
+
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  const nodeOk = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
+  checks.push(
+    nodeOk
+      ? { name: "node", status: "ok", summary: `Node.js ${process.versions.node}` }
+      : { name: "node", status: "fail", summary: `Node.js ${process.versions.node} is older than ${MIN_NODE.join(".")}`, fix: "install Node.js 20.19 or newer (https://nodejs.org or NodeSource's Debian packages)" },
+  );
+
+  let config: AgentConfig | null = null;
+  if (!existsSync(options.configPath)) {
+    checks.push({ name: "config", status: "warn", summary: `no config at ${options.configPath}`, fix: `sudo labrig-agent init --out ${options.configPath}` });
+  } else {
+    try {
+      config = loadConfig(options.configPath, env);
+      checks.push({ name: "config", status: "ok", summary: `${options.configPath}: host ${config.host}, ${config.devices.length} device(s)` });
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      checks.push({ name: "config", status: "fail", summary: `${options.configPath} is not usable: ${err.issues.join("; ")}`, fix: "fix the keys named above, then run labrig-agent doctor again" });
+    }
+  }
+
+  const serial = await listSerialPorts({ devDir });
+  const portNote = serial.source === "scan" ? " (udevadm unavailable: read /dev directly)" : "";
+  checks.push(
+    serial.ports.length > 0
+      ? { name: "serial ports", status: "ok", summary: `${serial.ports.length} found${portNote}: ${serial.ports.map((p) => p.byId[0] ?? p.path).join(", ")}` }
+      : { name: "serial ports", status: "warn", summary: `none found${portNote}`, fix: "plug in the USB serial adapter and check `dmesg | tail`; on a Pi's own UART enable it with raspi-config (Interface Options → Serial Port)" },
+  );
+  for (const d of config?.devices ?? []) {
+    for (const r of d.resources) {
+      if (r.kind !== "serial" || d.simulated || existsSync(r.path)) continue;
+      checks.push({ name: `port ${d.id}/${r.name}`, status: "fail", summary: `${r.path} does not exist`, fix: "plug the adapter in, or set path to one of the ports listed (prefer /dev/serial/by-id/…)" });
+    }
+  }
+
+  const sysfsRoot = options.sysfsRoot ?? config?.gpio.sysfs_root ?? "/sys/class/gpio";
+  let chips: GpioChip[] = [];
+  try {
+    chips = listGpioChips(sysfsRoot);
+    checks.push(
+      chips.length > 0
+        ? { name: "gpio chips", status: "ok", summary: chips.map((c) => `${c.label} (base ${c.base}, ${c.ngpio} lines)`).join(", ") }
+        : {
+            name: "gpio chips",
+            status: config?.gpio.driver === "sysfs" ? "fail" : "warn",
+            summary: `no GPIO chips under ${sysfsRoot}`,
+            fix: "on a Pi, the kernel's GPIO sysfs interface is missing (CONFIG_GPIO_SYSFS); elsewhere set gpio.driver: memory (nothing physical is switched)",
+          },
+    );
+  } catch (err) {
+    checks.push({ name: "gpio chips", status: "fail", summary: (err as Error).message, fix: `check that ${sysfsRoot} is the kernel's GPIO sysfs tree` });
+  }
+
+  const video = listVideoDevices(devDir);
+  checks.push(
+    video.length > 0
+      ? { name: "video devices", status: "ok", summary: video.map((v) => v.byId[0] ?? v.path).join(", ") }
+      : { name: "video devices", status: "warn", summary: `no /dev/video* or /dev/v4l/by-id/*`, fix: "plug in the capture dongle and check `dmesg | tail` (only needed for video resources)" },
+  );
+
+  const groupFile = options.groupFile ?? "/etc/group";
+  const groups = readGroups(groupFile);
+  const account = readUser(options.passwdFile ?? "/etc/passwd", user);
+  for (const g of SERVICE_GROUPS) checks.push(groupCheck(g, user, groups, account));
+
+  const wantsVideo = config?.devices.some((d) => d.resources.some((r) => r.kind === "video")) ?? false;
+  const ffmpeg = toolVersion("ffmpeg", ["-hide_banner", "-version"], env);
+  checks.push(
+    ffmpeg.present
+      ? { name: "ffmpeg", status: "ok", summary: ffmpeg.line }
+      : { name: "ffmpeg", status: wantsVideo ? "fail" : "warn", summary: "ffmpeg not found (needed for video capture)", fix: "sudo apt-get install ffmpeg" },
+  );
+  const wantsSim = config?.devices.some((d) => d.simulated) ?? false;
+  const socat = which("socat", env);
+  checks.push(
+    socat !== null
+      ? { name: "socat", status: "ok", summary: `${socat} (only simulated devices need it)` }
+      : { name: "socat", status: wantsSim ? "fail" : "warn", summary: "socat not found (needed only for simulated devices)", fix: "sudo apt-get install socat" },
+  );
+
+  if (config) checks.push(await hubCheck(config.hub.url, options.hubTimeoutMs ?? 3000));
+
+  return {
+    ok: !checks.some((c) => c.status === "fail"),
+    user,
+    config_path: options.configPath,
+    checks,
+    serial_ports: serial.ports,
+    gpio_chips: chips,
+    video_devices: video,
+  };
+}
+
+/** The report as a table for people: status, check, finding, and the fix under it. */
+export function formatDoctorReport(report: DoctorReport): string {
+  const width = Math.max(...report.checks.map((c) => c.name.length), 5);
+  const mark: Record<CheckStatus, string> = { ok: "ok  ", warn: "WARN", fail: "FAIL" };
+  const lines = [`labrig-agent doctor (user ${report.user}, config ${report.config_path})`, "", `STATUS  ${"CHECK".padEnd(width)}  FINDING`];
+  for (const c of report.checks) {
+    lines.push(`${mark[c.status]}    ${c.name.padEnd(width)}  ${c.summary}`);
+    if (c.fix && c.status !== "ok") lines.push(`        ${"".padEnd(width)}  fix: ${c.fix}`);
+  }
+  const failed = report.checks.filter((c) => c.status === "fail").length;
+  const warned = report.checks.filter((c) => c.status === "warn").length;
+  lines.push("", failed === 0 ? `No failures (${warned} warning${warned === 1 ? "" : "s"}).` : `${failed} check${failed === 1 ? "" : "s"} failed, ${warned} warning${warned === 1 ? "" : "s"}.`);
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,114 @@
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { dirname } from "node:path";
+import { LabrigError } from "@labrig/shared";
+import type { GpioChip } from "./devices/gpio/chips.js";
+import type { SerialPortInfo } from "./devices/serial-ports.js";
+
+export interface InitOptions {
+  host?: string;
+  hubUrl?: string;
+  ports: SerialPortInfo[];
+  chips: GpioChip[];
+  /** Written into the config; the service's state directory by default. */
+  dataDir?: string;
+  tokenFile?: string;
+  now?: Date;
+}
+
+/** Chips whose lines are the Pi's 40-pin header, most specific first (as in chips.ts). */
+const HEADER_CHIPS = ["pinctrl-rp1", "pinctrl-bcm2711", "pinctrl-bcm2835"];
+/** BCM lines offered in the commented examples, a different pair per device so uncommenting never clashes. */
+const EXAMPLE_LINES: [number, number][] = [
+  [17, 27],
+  [22, 23],
+  [24, 25],
+  [5, 6],
+  [12, 13],
+  [16, 26],
+];
+
+/** This machine's hostname as a labrig id (lowercase slug). */
+export function defaultHostId(name = hostname()): string {
+  const slug = name
+    .toLowerCase()
+    .replace(/[^a-z0-9._-]+/g, "-")
+    .replace(/^[^a-z0-9]+/, "")
+    .slice(0, 63);
+  return slug === "" ? "pi" : slug;
+}
+
+const q = (s: string): string => JSON.stringify(s);
+
+/** A starter config from what doctor found: one device per serial port, power/reset examples commented out. */
+export function renderInitConfig(o: InitOptions): string {
+  const chip = HEADER_CHIPS.map((l) => o.chips.find((c) => c.label === l)).find((c) => c !== undefined) ?? o.chips[0];
+  const chipLine = chip ? `chip: ${q(chip.label)}` : `chip: "pinctrl-bcm2711"   # no GPIO chip was found here; ls /sys/class/gpio on the Pi`;
+  const chipNote = chip ? `chip ${chip.label}, base ${chip.base} (the agent adds the base itself)` : "no GPIO chip detected on this machine";
+  const out: string[] = [
+    `# labrig host agent config, written by \`labrig-agent init\` on ${(o.now ?? new Date()).toISOString()}.`,
+    "# Check it with `labrig-agent doctor`. Environment overrides: LABRIG_HUB_URL, LABRIG_HUB_TOKEN, LOG_LEVEL.",
+    `host: ${q(o.host ?? defaultHostId())}`,
+    "hub:",
+    `  url: ${q(o.hubUrl ?? "http://hub.local:8080")}`,
+    "  # This host's enrollment token from the hub; readable by the labrig user only (chmod 0640, group labrig).",
+    `  token_file: ${q(o.tokenFile ?? "/etc/labrig/token")}`,
+    `data_dir: ${q(o.dataDir ?? "/var/lib/labrig")}`,
+    "log_level: info",
+    "gpio:",
+    "  driver: auto   # sysfs where /sys/class/gpio exists, in-memory lines elsewhere",
+  ];
+  if (o.ports.length === 0) {
+    out.push(
+      "# No serial port was found when this file was written; a device looks like this:",
+      "devices: []",
+      "#  - id: dut1",
+      "#    resources:",
+      '#      - { name: console, kind: serial, path: "/dev/serial/by-id/usb-FTDI_…-if00-port0", baud_rate: 115200 }',
+      `#      - { name: power, kind: power, ${chipLine.replace(/ {3}#.*/, "")}, line: 17, cycle_off_ms: 2000 }`,
+    );
+    return `${out.join("\n")}\n`;
+  }
+  out.push("devices:");
+  o.ports.forEach((p, i) => {
+    const [power, reset] = EXAMPLE_LINES[i % EXAMPLE_LINES.length] as [number, number];
+    const path = p.byId[0] ?? p.path;
+    const what = [p.path, p.manufacturer, p.serialNumber].filter((x) => x !== undefined && x !== "").join(", ");
+    out.push(
+      `  - id: dut${i + 1}`,
+      "    labels: {}",
+      "    resources:",
+      "      - name: console",
+      "        kind: serial",
+      `        # ${what}${p.byId[0] ? "; the by-id name survives reboots and re-plugging, ttyUSB numbers do not" : ""}`,
+      `        path: ${q(path)}`,
+      "        baud_rate: 115200",
+      "        # log_max_bytes: 1048576   # on-disk console log per file, rotated log_files times",
+      "        # log_files: 3",
+      `      # Power relay and reset line, BCM numbering on ${chipNote}; uncomment and set the lines you wired:`,
+      "      # - name: power",
+      "      #   kind: power",
+      `      #   ${chipLine}`,
+      `      #   line: ${power}`,
+      "      #   active_low: false",
+      "      #   cycle_off_ms: 2000",
+      "      # - name: reset",
+      "      #   kind: gpio",
+      "      #   direction: out",
+      `      #   ${chipLine}`,
+      `      #   line: ${reset}`,
+      "      #   active_low: true",
+    );
+  });
+  return `${out.join("\n")}\n`;
+}
+
+/** Writes the config; refuses to replace an existing file unless `force`. */
+export function writeInitConfig(path: string, text: string, force: boolean): void {
+  if (existsSync(path) && !force) {
+    throw new LabrigError("conflict", `${path} already exists; it was left alone. Pass --force to overwrite it, or --out PATH to write elsewhere.`);
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  // Not world-readable: it names the token file and the rig's layout.
+  writeFileSync(path, text, { mode: 0o640 });
+}
