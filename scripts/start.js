@@ -4,13 +4,16 @@
 import { spawnSync } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { AGENT_CLI, HUB_CLI, enrollHost, startNode, waitForHostState, waitForHub, writeSimAgentConfig } from "./lib/launch.js";
+import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, ensureAdminKey, startNode, waitForHostState, waitForHub, writeSimAgentConfig } from "./lib/launch.js";
 
 const port = Number(process.env.PORT ?? 8080);
 const bind = process.env.LABRIG_BIND ?? "127.0.0.1";
 const dataDir = resolve(process.env.LABRIG_DATA_DIR ?? "./data");
 const url = `http://${bind === "0.0.0.0" ? "127.0.0.1" : bind}:${port}`;
-const env = { ...process.env, PORT: String(port), LABRIG_BIND: bind, LABRIG_DATA_DIR: dataDir };
+// The hub needs an admin key for the REST API: the operator's own LABRIG_ADMIN_KEY, or one kept in <data>/sim/admin.key.
+const stored = process.env.LABRIG_ADMIN_KEY ? null : ensureAdminKey(dataDir);
+const adminKey = process.env.LABRIG_ADMIN_KEY ?? stored?.key ?? "";
+const env = { ...process.env, PORT: String(port), LABRIG_BIND: bind, LABRIG_DATA_DIR: dataDir, LABRIG_ADMIN_KEY: adminKey };
 
 if (spawnSync("socat", ["-V"], { stdio: "ignore" }).error) {
   console.error("The simulated rig needs socat for its serial console. Install it: sudo apt-get install socat");
@@ -57,7 +60,7 @@ process.on("SIGTERM", () => stop(0));
 watch("hub", startNode([HUB_CLI, "serve"], { env, logFile: hubLog }));
 await waitForHub(url);
 watch("agent", startNode([AGENT_CLI, "run", "--config", agentConfig], { env, logFile: agentLog }));
-await waitForHostState(url, "sim-1", "online");
+await waitForHostState(url, "sim-1", "online", 15_000, authHeaders(adminKey));
 
 console.log(`
 labrig is running.
@@ -68,11 +71,16 @@ labrig is running.
   Agent config            ${agentConfig}
   Logs                    ${join(dataDir, "logs")}/hub.log, agent.log
   Database                ${join(dataDir, "labrig.db")}
+  API docs                ${url}/docs
+  Admin API key           ${adminKey}
+                          (${stored ? `kept in ${stored.path}, mode 600; reused at every npm start` : "from your LABRIG_ADMIN_KEY"})
 
 Try it:
-  curl -s ${url}/api/hosts
-  curl -s -X POST ${url}/api/hosts/sim-1/devices/dut1/actions -H 'content-type: application/json' -d '{"action":"power.on","params":{}}'
-  curl -s -X POST ${url}/api/hosts/sim-1/devices/dut1/actions -H 'content-type: application/json' -d '{"action":"serial.expect","params":{"pattern":"login:","timeout_ms":10000}}'
+  export LABRIG_KEY='${adminKey}'
+  curl -s ${url}/api/hosts -H "Authorization: Bearer $LABRIG_KEY"
+  curl -s -X POST ${url}/api/hosts/sim-1/devices/dut1/actions -H "Authorization: Bearer $LABRIG_KEY" -H 'content-type: application/json' -d '{"action":"power.on","params":{}}'
+  curl -s -X POST ${url}/api/hosts/sim-1/devices/dut1/actions -H "Authorization: Bearer $LABRIG_KEY" -H 'content-type: application/json' -d '{"action":"serial.expect","params":{"pattern":"login:","timeout_ms":10000}}'
+  curl -s -X POST ${url}/api/keys -H "Authorization: Bearer $LABRIG_KEY" -H 'content-type: application/json' -d '{"name":"alice","role":"operator"}'
 
 Ctrl-C stops both processes.
 `);

@@ -24,12 +24,13 @@ describe("hub and agent end to end over the simulated rig", () => {
     const host = hosts.body.hosts.find((h) => h.id === "sim-1");
     expect(host?.state).toBe("online");
     expect(host?.devices[0]?.id).toBe("dut1");
-    expect(host?.devices[0]?.capabilities).toEqual(["gpio", "power", "serial"]);
+    expect(host?.devices[0]?.capabilities).toEqual(["gpio", "power", "serial", "video"]);
     expect(host?.devices[0]?.resources).toEqual(
       expect.arrayContaining([
         { name: "console", kind: "serial" },
         { name: "power", kind: "power" },
         { name: "reset", kind: "gpio" },
+        { name: "screen", kind: "video" },
       ]),
     );
 

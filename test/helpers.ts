@@ -4,9 +4,17 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 // The same launcher `npm start` uses, so the tests exercise what a newcomer runs.
-import { AGENT_CLI, HUB_CLI, enrollHost, startNode, waitFor, waitForHostState, waitForHub, writeSimAgentConfig } from "../scripts/lib/launch.js";
+import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, startNode, waitFor, waitForHostState as waitForHostStateAs, waitForHub, writeSimAgentConfig } from "../scripts/lib/launch.js";
 
-export { waitFor, waitForHostState };
+export { waitFor };
+
+/** The admin key every TestRig hub gets through LABRIG_ADMIN_KEY, and every REST call sends. */
+export const E2E_ADMIN_KEY = "lrk_e2e-admin-key-for-end-to-end-tests-0123456789";
+
+/** Waits until the hub lists `host` in `state`, asking with the rig's admin key. */
+export function waitForHostState(url: string, host: string, state: "online" | "offline", timeoutMs?: number): Promise<boolean> {
+  return waitForHostStateAs(url, host, state, timeoutMs, authHeaders(E2E_ADMIN_KEY));
+}
 
 /** A free TCP port on 127.0.0.1 (so a restarted hub can come back on the same one). */
 export async function freePort(): Promise<number> {
@@ -40,7 +48,7 @@ export class TestRig {
 
   get env(): NodeJS.ProcessEnv {
     const port = new URL(this.url).port;
-    return { ...process.env, PORT: port, LABRIG_BIND: "127.0.0.1", LABRIG_DATA_DIR: join(this.dir, "hub"), LOG_LEVEL: "debug", ...this.extraEnv };
+    return { ...process.env, PORT: port, LABRIG_BIND: "127.0.0.1", LABRIG_DATA_DIR: join(this.dir, "hub"), LOG_LEVEL: "debug", LABRIG_ADMIN_KEY: E2E_ADMIN_KEY, ...this.extraEnv };
   }
 
   async startHub(port?: number): Promise<void> {
@@ -69,7 +77,7 @@ export class TestRig {
   async api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }> {
     const res = await fetch(`${this.url}${path}`, {
       method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
+      headers: { ...authHeaders(E2E_ADMIN_KEY), ...(body === undefined ? {} : { "content-type": "application/json" }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.text();

@@ -21,6 +21,47 @@ export interface HubConfig {
   bodyLimit: string;
   /** Base per-action timeout handed to actionTimeoutMs. */
   actionTimeoutMs: number;
+  /** Hardware failures in a row after which a device's health becomes `unknown`. */
+  healthFailureThreshold: number;
+  /** How long an action waits on the hub for a free device when the request names no queue_timeout_ms. */
+  queueTimeoutMs: number;
+  /** Most requests (actions and leases) that may wait on the hub at once. */
+  queueMax: number;
+  /** Security settings: operator credentials, CORS and failed-auth limiting. */
+  security: SecurityConfig;
+  /** Campaign runs: leases and artifact retention. */
+  runs: RunsConfig;
+}
+
+/** Campaign runner settings. */
+export interface RunsConfig {
+  /** LABRIG_ARTIFACT_MAX_AGE_DAYS: run artifacts older than this are deleted. */
+  artifactMaxAgeDays: number;
+  /** LABRIG_ARTIFACT_MAX_BYTES: above this total the oldest run artifacts are deleted. */
+  artifactMaxBytes: number;
+  /** LABRIG_RUN_LEASE_TTL_S: TTL of the lease a test holds on its device (renewed while it runs). */
+  leaseTtlS: number;
+  /** LABRIG_RUN_DEVICE_WAIT_MS: longest a test waits for a free matching device. */
+  deviceWaitMs: number;
+}
+
+/** Operator authentication and browser-facing settings. Secrets here are never logged (see configSummary). */
+export interface SecurityConfig {
+  /** LABRIG_ADMIN_KEY: when set, the `env-admin` key is (re)pointed at this value at every start. */
+  adminKey: string | null;
+  /** JWT_SECRET: enables HS256 JWTs. */
+  jwtSecret: string | null;
+  /** JWT_PUBLIC_KEY_FILE: PEM (SPKI) public key; enables RS256 JWTs. */
+  jwtPublicKeyFile: string | null;
+  /** JWT_ROLE_CLAIM: the claim holding viewer/operator/admin. */
+  jwtRoleClaim: string;
+  /** JWT_ISSUER / JWT_AUDIENCE: checked when set. */
+  jwtIssuer: string | null;
+  jwtAudience: string | null;
+  /** LABRIG_CORS_ORIGINS: browser origins allowed to call the API and open sockets; empty = same origin only. */
+  corsOrigins: string[];
+  /** LABRIG_AUTH_FAIL_LIMIT: failed authentications per client IP per minute before 429. */
+  authFailLimit: number;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -48,6 +89,30 @@ const EnvSchema = z.object({
     .regex(/^\d+(b|kb|mb)?$/i, "must be a size such as 256kb or 1mb")
     .default("256kb"),
   LABRIG_ACTION_TIMEOUT_MS: intFromEnv(100, 3_600_000).default(10_000),
+  LABRIG_HEALTH_FAILURE_THRESHOLD: intFromEnv(1, 1000).default(3),
+  LABRIG_QUEUE_TIMEOUT_MS: intFromEnv(0, 600_000).default(30_000),
+  LABRIG_QUEUE_MAX: intFromEnv(1, 1_000_000).default(10_000),
+  LABRIG_ADMIN_KEY: z
+    .string()
+    .min(24, "must be at least 24 characters (generate one with: openssl rand -base64 32)")
+    .max(512, "must be at most 512 characters")
+    .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces (it travels in an Authorization header)")
+    .optional(),
+  JWT_SECRET: z.string().min(32, "must be at least 32 characters for HS256 (generate one with: openssl rand -base64 48)").optional(),
+  JWT_PUBLIC_KEY_FILE: z.string().trim().min(1).optional(),
+  JWT_ROLE_CLAIM: z.string().trim().min(1).max(128).default("role"),
+  JWT_ISSUER: z.string().trim().min(1).optional(),
+  JWT_AUDIENCE: z.string().trim().min(1).optional(),
+  LABRIG_CORS_ORIGINS: z
+    .string()
+    .transform((v) => v.split(",").map((o) => o.trim()).filter((o) => o !== ""))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, "each origin must look like https://dash.example.com or http://localhost:5173 (scheme, host, optional port; no path)")))
+    .default([]),
+  LABRIG_AUTH_FAIL_LIMIT: intFromEnv(1, 1_000_000).default(20),
+  LABRIG_ARTIFACT_MAX_AGE_DAYS: intFromEnv(1, 36_500).default(30),
+  LABRIG_ARTIFACT_MAX_BYTES: intFromEnv(0, Number.MAX_SAFE_INTEGER).default(5 * 1024 ** 3),
+  LABRIG_RUN_LEASE_TTL_S: intFromEnv(5, 86_400).default(60),
+  LABRIG_RUN_DEVICE_WAIT_MS: intFromEnv(0, 600_000).default(600_000),
 });
 
 /**
@@ -80,10 +145,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     missedHeartbeats: e.LABRIG_MISSED_HEARTBEATS,
     bodyLimit: e.LABRIG_BODY_LIMIT,
     actionTimeoutMs: e.LABRIG_ACTION_TIMEOUT_MS,
+    healthFailureThreshold: e.LABRIG_HEALTH_FAILURE_THRESHOLD,
+    queueTimeoutMs: e.LABRIG_QUEUE_TIMEOUT_MS,
+    queueMax: e.LABRIG_QUEUE_MAX,
+    security: {
+      adminKey: e.LABRIG_ADMIN_KEY ?? null,
+      jwtSecret: e.JWT_SECRET ?? null,
+      jwtPublicKeyFile: e.JWT_PUBLIC_KEY_FILE === undefined ? null : isAbsolute(e.JWT_PUBLIC_KEY_FILE) ? e.JWT_PUBLIC_KEY_FILE : resolve(cwd, e.JWT_PUBLIC_KEY_FILE),
+      jwtRoleClaim: e.JWT_ROLE_CLAIM,
+      jwtIssuer: e.JWT_ISSUER ?? null,
+      jwtAudience: e.JWT_AUDIENCE ?? null,
+      corsOrigins: e.LABRIG_CORS_ORIGINS,
+      authFailLimit: e.LABRIG_AUTH_FAIL_LIMIT,
+    },
+    runs: {
+      artifactMaxAgeDays: e.LABRIG_ARTIFACT_MAX_AGE_DAYS,
+      artifactMaxBytes: e.LABRIG_ARTIFACT_MAX_BYTES,
+      leaseTtlS: e.LABRIG_RUN_LEASE_TTL_S,
+      deviceWaitMs: e.LABRIG_RUN_DEVICE_WAIT_MS,
+    },
   };
 }
 
-/** The configuration as logged at start. The hub has no secrets in its config yet; new secret fields must be masked here. */
+/** The configuration as logged at start. Secret fields are masked here: add every new one. */
 export function configSummary(config: HubConfig): Record<string, unknown> {
   return {
     port: config.port,
@@ -95,5 +179,19 @@ export function configSummary(config: HubConfig): Record<string, unknown> {
     missed_heartbeats: config.missedHeartbeats,
     body_limit: config.bodyLimit,
     action_timeout_ms: config.actionTimeoutMs,
+    health_failure_threshold: config.healthFailureThreshold,
+    queue_timeout_ms: config.queueTimeoutMs,
+    queue_max: config.queueMax,
+    // Secrets are reported as set or not, never their value.
+    admin_key: config.security.adminKey === null ? "unset" : "set",
+    jwt_secret: config.security.jwtSecret === null ? "unset" : "set",
+    jwt_public_key_file: config.security.jwtPublicKeyFile,
+    jwt_role_claim: config.security.jwtRoleClaim,
+    cors_origins: config.security.corsOrigins,
+    auth_fail_limit: config.security.authFailLimit,
+    artifact_max_age_days: config.runs.artifactMaxAgeDays,
+    artifact_max_bytes: config.runs.artifactMaxBytes,
+    run_lease_ttl_s: config.runs.leaseTtlS,
+    run_device_wait_ms: config.runs.deviceWaitMs,
   };
 }

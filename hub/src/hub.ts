@@ -2,20 +2,36 @@ import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server as SocketServer } from "socket.io";
 import { createApp } from "./api/app.js";
+import { servedRoutes, type ServedRoute } from "./api/route-inventory.js";
 import { configSummary, type HubConfig } from "./config.js";
 import { HubDatabase } from "./db/database.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AgentConnections } from "./realtime/agent-connections.js";
 import { AgentNamespace } from "./realtime/agent-namespace.js";
+import { AgentArtifacts } from "./services/agent-artifacts.js";
+import { VideoRelay } from "./services/video-relay.js";
+import { DashboardNamespace } from "./realtime/dashboard-namespace.js";
 import { ActionsRepository } from "./repositories/actions.js";
+import { ApiKeysRepository } from "./repositories/api-keys.js";
 import { DevicesRepository } from "./repositories/devices.js";
 import { HostEventsRepository } from "./repositories/host-events.js";
 import { HostsRepository } from "./repositories/hosts.js";
-import { ActionProxy } from "./services/action-proxy.js";
+import { LeasesRepository } from "./repositories/leases.js";
+import { ApiKeys } from "./services/api-keys.js";
+import { AuthFailureLimiter } from "./services/auth-failure-limiter.js";
+import { HubEvents } from "./services/hub-events.js";
+import { OperatorAuth } from "./services/operator-auth.js";
 import { ConsoleBuffers } from "./services/console-buffers.js";
+import { DeviceHealthService } from "./services/device-health.js";
+import { Dispatcher } from "./services/dispatcher.js";
+import { Fleet } from "./services/fleet.js";
+import { LeaseBook } from "./services/lease-book.js";
+import { LeaseManager } from "./services/leases.js";
 import { PresenceRegistry } from "./services/registry.js";
 import { HostTokens } from "./services/tokens.js";
 import { HUB_VERSION } from "./version.js";
+import { createCampaigns, type CampaignService, type GoalRunner } from "./services/campaigns/index.js";
+import { nowIso } from "@labrig/shared";
 
 export interface HubAddress {
   url: string;
@@ -27,11 +43,19 @@ export interface Hub {
   start(): Promise<HubAddress>;
   /** Stops in reverse order: refuses new work, fails waiting actions with `shutting_down`, closes sockets, HTTP and the database. */
   stop(): Promise<void>;
+  /** Every method+path the running REST app serves (empty when stopped); the route-table test checks them. */
+  routes(): ServedRoute[];
+  /** Live video fan-out from agents (null when stopped). */
+  video(): VideoRelay | null;
 }
 
 export interface HubOptions {
   /** Defaults to a pino logger at config.logLevel on stdout. */
   logger?: Logger;
+  /** Where a generated admin key is printed, once (default: stderr, so it stays out of the JSON log stream). */
+  announce?: (text: string) => void;
+  /** Runs `ai.goal` steps of test cases; without one they fail with planner_unavailable. */
+  goals?: GoalRunner;
 }
 
 /** How long stop() lets in-flight HTTP responses finish before cutting connections. */
@@ -44,8 +68,10 @@ const HTTP_DRAIN_MS = 3000;
 export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = new HubDatabase(config.dbPath, logger);
-  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; proxy: ActionProxy; registry: PresenceRegistry } | null = null;
+  const announce = options.announce ?? ((text: string) => void process.stderr.write(text));
+  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService } | null = null;
   let starting: Promise<HubAddress> | null = null;
+  let videoRelay: VideoRelay | null = null;
 
   async function start(): Promise<HubAddress> {
     logger.info({ config: configSummary(config), version: HUB_VERSION }, "labrig hub starting");
@@ -58,13 +84,71 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const events = new HostEventsRepository(db);
     const tokens = new HostTokens(hosts, events);
     const connections = new AgentConnections();
+    const agentArtifacts = new AgentArtifacts(connections, hosts, logger.child({ component: "agent-artifacts" }));
+    const video = new VideoRelay(connections, logger.child({ component: "video-relay" }));
+    videoRelay = video;
     const consoles = new ConsoleBuffers();
     const registry = new PresenceRegistry(hosts, events, config, logger.child({ component: "presence" }));
-    const proxy = new ActionProxy(hosts, devices, actions, connections, config, logger.child({ component: "action-proxy" }));
-    const app = createApp({ config, logger, database, hosts, devices, actions, events, proxy, consoles, version: HUB_VERSION, startedAtMs });
+    const fleet = new Fleet(devices);
+    fleet.loadAll();
+    const health = new DeviceHealthService(fleet, devices, events, config, logger.child({ component: "device-health" }));
+    const leaseBook = new LeaseBook();
+    const dispatcher = new Dispatcher(fleet, hosts, actions, connections, health, leaseBook, config, logger.child({ component: "dispatcher" }));
+    const leases = new LeaseManager(new LeasesRepository(db), leaseBook, dispatcher, events, logger.child({ component: "leases" }));
+    registry.onChange((host, state) => dispatcher.hostPresence(host, state === "online"));
+    health.onChange(() => dispatcher.kick());
+    const liveState = (host: string, device: string) => {
+      const lease = leaseBook.forDevice(`${host}/${device}`);
+      return { lease: lease ? { id: lease.id, owner: lease.owner, expires_at: new Date(lease.expiresAtMs).toISOString() } : null, load: dispatcher.loadOf(host, device) };
+    };
+    const apiKeys = new ApiKeys(new ApiKeysRepository(db));
+    const bootstrap = apiKeys.bootstrap(config.security.adminKey ?? undefined);
+    if (bootstrap.envKeyId !== null) logger.info({ key_id: bootstrap.envKeyId, key_name: "env-admin" }, "admin API key set from LABRIG_ADMIN_KEY");
+    const auth = new OperatorAuth(apiKeys, config.security, logger.child({ component: "operator-auth" }));
+    await auth.start();
+    const limiter = new AuthFailureLimiter(config.security.authFailLimit);
+    const bus = new HubEvents(logger.child({ component: "hub-events" }));
+    registry.onChange((host, state) => bus.emit("host.state", { host, state, at: nowIso() }));
+    dispatcher.onFinished((record) => {
+      // The dashboard topic carries ActionRecordSchema, whose host/device are required: actions that never reached a device are not announced.
+      if (record.host !== null && record.device !== null) bus.emit("action.finished", { ...record, host: record.host, device: record.device });
+    });
+    // Test cases, campaigns and runs: runner, cron scheduler and artifact retention over the dispatcher and leases.
+    const campaigns = createCampaigns({ db, config, dispatcher, leases, leaseBook, fleet, actions, consoles, agentArtifacts, bus, goals: options.goals ?? null, logger });
+    // The app exists before the /agent namespace; it reaches it through this link once started.
+    const agentLinks = { disconnect: (hostId: string, reason: string): boolean => running?.agents.disconnectHost(hostId, reason) ?? false };
+    const app = createApp({
+      config,
+      logger,
+      database,
+      hosts,
+      devices,
+      actions,
+      events,
+      dispatcher,
+      leases,
+      health,
+      liveState,
+      consoles,
+      version: HUB_VERSION,
+      startedAtMs,
+      apiKeys,
+      auth,
+      limiter,
+      tokens,
+      agentLinks,
+      agentArtifacts,
+      campaigns,
+    });
     const http = createServer(app);
-    // Agents are Node processes, not browsers: no CORS. maxHttpBufferSize fits the largest console chunk the protocol allows.
-    const io = new SocketServer(http, { serveClient: false, maxHttpBufferSize: 1_000_000 });
+    // maxHttpBufferSize fits the largest console chunk the protocol allows. CORS only matters for browsers
+    // (dashboards); agents are Node processes. Origins of WebSocket dashboards are checked by the namespace.
+    const corsOrigins = config.security.corsOrigins;
+    const io = new SocketServer(http, {
+      serveClient: false,
+      maxHttpBufferSize: 1_000_000,
+      ...(corsOrigins.length > 0 ? { cors: { origin: [...corsOrigins], allowedHeaders: ["Authorization"] } } : {}),
+    });
     const agents = new AgentNamespace({
       io,
       tokens,
@@ -72,18 +156,24 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       devices,
       events,
       registry,
-      proxy,
+      dispatcher,
       connections,
       consoles,
       hubVersion: HUB_VERSION,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       logger: logger.child({ component: "agent-namespace" }),
+      video,
     });
 
+    const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, logger: logger.child({ component: "dashboard-namespace" }) });
+
     registry.start();
-    proxy.start();
+    dispatcher.start();
+    leases.start();
     agents.start();
-    running = { http, io, agents, proxy, registry };
+    dashboard.start();
+    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns };
+    await campaigns.start();
 
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -105,6 +195,26 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const host = config.bind === "0.0.0.0" || config.bind === "::" ? "127.0.0.1" : config.bind;
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
     logger.info({ url, port, bind: config.bind }, "listening");
+    if (bootstrap.generated) {
+      const key = bootstrap.generated.key;
+      announce(
+        [
+          "",
+          "=".repeat(78),
+          "  labrig: no admin API key existed, so the hub created one.",
+          `  LABRIG ADMIN KEY (shown only this once; store it now): ${key}`,
+          `  Try: curl -H "Authorization: Bearer ${key}" ${url}/api/hosts`,
+          "  More keys: labrig-hub key add NAME --role viewer|operator|admin",
+          "=".repeat(78),
+          "",
+          "",
+        ].join("\n"),
+      );
+      logger.warn(
+        { key_id: bootstrap.generated.id, key_name: bootstrap.generated.name },
+        "created an admin API key and printed it once on stderr (the 'LABRIG ADMIN KEY' banner); only its hash is stored, so it cannot be shown again",
+      );
+    }
     return { url, port };
   }
 
@@ -117,12 +227,16 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     }
     const r = running;
     running = null;
+    videoRelay = null;
     if (r) {
       logger.info("labrig hub stopping");
+      // Runs first: they cancel their actions and release their leases while dispatcher and agents are still up.
+      await r.campaigns.stop();
       r.agents.beginShutdown();
       // io.close() stops listening and disconnects agents; then waits for HTTP connections to end.
       const closed = r.io.close();
-      r.proxy.stop();
+      r.leases.stop();
+      r.dispatcher.stop();
       const drain = setInterval(() => r.http.closeIdleConnections(), 50);
       const cut = setTimeout(() => r.http.closeAllConnections(), HTTP_DRAIN_MS);
       try {
@@ -132,6 +246,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
         clearTimeout(cut);
       }
       r.agents.stop();
+      r.dashboard.stop();
       r.registry.stop();
     }
     database.stop();
@@ -155,5 +270,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       );
     },
     stop,
+    routes: () => running?.routes ?? [],
+    video: () => videoRelay,
   };
 }

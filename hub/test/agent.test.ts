@@ -119,6 +119,10 @@ describe("/agent hello and presence", () => {
           { name: "boot-sel", kind: "gpio" },
         ],
         state: {},
+        health: "good",
+        health_reason: null,
+        lease: null,
+        load: 0,
       },
     ]);
     const detail = await getJson(`${hub.url}/api/hosts/sim-1`);
@@ -131,7 +135,7 @@ describe("/agent hello and presence", () => {
     const token = await addHost(hub.dataDir, "sim-1");
     const agent = await connectedAgent(hub.url, "sim-1", token);
     const ack = HelloAckSchema.parse(await sayHello(agent, "sim-1"));
-    expect(ack).toEqual({ ok: true, heartbeat_interval_ms: 1234, hub_version: expect.any(String) });
+    expect(ack).toEqual({ ok: true, heartbeat_interval_ms: 1234, hub_version: expect.any(String), confirm_start: true });
   });
 
   it("a second hello replaces the device set: devices not listed are removed", async () => {
@@ -241,7 +245,7 @@ describe("actions through a live agent", () => {
       status: "succeeded",
       result: { width_ms: 100.2 },
       error: null,
-      requested_by: null,
+      requested_by: "env-admin",
       duration_ms: 3,
     });
     expect(record.finished_at).not.toBeNull();
@@ -259,9 +263,15 @@ describe("actions through a live agent", () => {
     expect(res.body).toMatchObject({ status: "failed", result: null, error: envelope, resource: "power" });
   });
 
-  it("an agent disconnect while an action is pending fails it with host_lost", async () => {
+  it("an agent disconnect while an action it had started is pending fails it with host_lost", async () => {
     const { hub, agent } = await hubWithAgent();
-    agent.on("action.request", () => agent.disconnect());
+    agent.on("action.request", async (raw: unknown) => {
+      const req = ActionRequestSchema.parse(raw);
+      // The agent confirms the start (as the real one does before touching hardware), then vanishes.
+      const ack = (await agent.timeout(2000).emitWithAck("action.started", { id: req.id, host: "sim-1", device: req.device, started_at: new Date().toISOString() })) as { ok: boolean };
+      expect(ack.ok).toBe(true);
+      agent.disconnect();
+    });
     const res = await postJson(actionsUrl(hub), { action: "wait", params: { ms: 60_000 } });
     expect(res.status).toBe(200);
     expect(res.body.status).toBe("failed");

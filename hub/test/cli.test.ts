@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { HubDatabase } from "../src/db/database.js";
+import { MIGRATIONS } from "../src/db/migrations.js";
 import { HostEventsRepository } from "../src/repositories/host-events.js";
 import { HostsRepository } from "../src/repositories/hosts.js";
 import { HostTokens } from "../src/services/tokens.js";
@@ -100,7 +101,7 @@ describe("labrig-hub CLI", () => {
     const dir = makeTempDir();
     const out = await cli(["migrate", "--json"], testEnv(dir));
     expect(out.code).toBe(0);
-    expect(JSON.parse(out.stdout)).toEqual({ schema_version: 1 });
+    expect(JSON.parse(out.stdout)).toEqual({ schema_version: Math.max(...MIGRATIONS.map((m) => m.version)) });
   });
 
   it("an unknown command prints usage on stderr and exits 2", async () => {

@@ -22,8 +22,11 @@ export function cleanupTempDirs(): void {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
+/** The admin key every test hub gets through LABRIG_ADMIN_KEY (pass LABRIG_ADMIN_KEY: "" to start without one). */
+export const TEST_ADMIN_KEY = "lrk_test-admin-key-for-hub-tests-0123456789";
+
 export function testEnv(dataDir: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { PORT: "0", LABRIG_BIND: "127.0.0.1", LABRIG_DATA_DIR: dataDir, LOG_LEVEL: "silent", ...extra };
+  return { PORT: "0", LABRIG_BIND: "127.0.0.1", LABRIG_DATA_DIR: dataDir, LOG_LEVEL: "silent", LABRIG_ADMIN_KEY: TEST_ADMIN_KEY, ...extra };
 }
 
 export function testConfig(dataDir: string, extra: Record<string, string> = {}): HubConfig {
@@ -69,10 +72,12 @@ export interface RunningHub {
 const runningHubs: Hub[] = [];
 const clients: ClientSocket[] = [];
 
-export async function startHub(opts: { dataDir?: string; env?: Record<string, string>; logger?: Logger } = {}): Promise<RunningHub> {
+export async function startHub(
+  opts: { dataDir?: string; env?: Record<string, string>; logger?: Logger; announce?: (text: string) => void } = {},
+): Promise<RunningHub> {
   const dataDir = opts.dataDir ?? makeTempDir();
   const config = testConfig(dataDir, opts.env);
-  const hub = createHub(config, opts.logger ? { logger: opts.logger } : { logger: pino({ level: "silent" }) });
+  const hub = createHub(config, { logger: opts.logger ?? pino({ level: "silent" }), announce: opts.announce ?? (() => undefined) });
   const { url, port } = await hub.start();
   runningHubs.push(hub);
   return { hub, url, port, dataDir, config };
@@ -147,11 +152,43 @@ export function queryDb<T>(dataDir: string, sql: string, ...params: unknown[]): 
   }
 }
 
-export async function getJson(url: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
-  const res = await fetch(url, init);
-  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, unknown> };
+/** A dashboard socket.io-client that does not connect until told to; `auth`, `query` and `headers` carry credentials. */
+export function dashboardSocket(url: string, opts: { auth?: Record<string, unknown>; query?: Record<string, string>; headers?: Record<string, string> } = {}): ClientSocket {
+  const socket = connectClient(`${url}/dashboard`, {
+    auth: opts.auth ?? {},
+    query: opts.query ?? {},
+    extraHeaders: opts.headers ?? {},
+    transports: ["websocket"],
+    reconnection: false,
+    autoConnect: false,
+    forceNew: true,
+  });
+  clients.push(socket);
+  return socket;
 }
 
-export function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
-  return getJson(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+export interface JsonResponse {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+  text: string;
+}
+
+/**
+ * fetch with the test admin key as `Authorization: Bearer` unless the request names its own
+ * Authorization header, or `auth` is null (anonymous) or another credential.
+ */
+export async function getJson(url: string, init: RequestInit & { auth?: string | null } = {}): Promise<JsonResponse> {
+  const { auth, ...rest } = init;
+  const headers = new Headers(rest.headers);
+  const credential = auth === undefined ? TEST_ADMIN_KEY : auth;
+  if (!headers.has("authorization") && credential !== null) headers.set("authorization", `Bearer ${credential}`);
+  const res = await fetch(url, { ...rest, headers });
+  const text = await res.text();
+  const json = (res.headers.get("content-type") ?? "").includes("json") && text !== "";
+  return { status: res.status, headers: res.headers, body: (json ? JSON.parse(text) : {}) as Record<string, unknown>, text };
+}
+
+export function postJson(url: string, body: unknown, headers: Record<string, string> = {}, auth?: string | null): Promise<JsonResponse> {
+  return getJson(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body), ...(auth === undefined ? {} : { auth }) });
 }

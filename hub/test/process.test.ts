@@ -13,14 +13,24 @@ afterEach(() => {
 });
 
 /** Starts the built `labrig-hub serve` as pm2 would (fork with IPC) and waits for 'ready' and the listening URL. */
-async function serve(): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+async function serve(
+  opts: { dataDir?: string; env?: Record<string, string> } = {},
+): Promise<{ child: ChildProcess; url: string; output: () => string; stdout: () => string; stderr: () => string }> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first with 'cd /work/main && npx tsc -b' (npm test does this).`);
-  const env = { ...process.env, ...testEnv(makeTempDir()), LOG_LEVEL: "info" };
+  const env = { ...process.env, ...testEnv(opts.dataDir ?? makeTempDir(), opts.env), LOG_LEVEL: "info" };
   const child = fork(CLI, ["serve"], { env, stdio: ["ignore", "pipe", "pipe", "ipc"] });
   children.push(child);
   let out = "";
-  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+    stdout += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    out += d.toString();
+    stderr += d.toString();
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no 'ready' within 10 s; output:\n${out}`)), 10_000);
     child.on("message", (m) => {
@@ -31,13 +41,13 @@ async function serve(): Promise<{ child: ChildProcess; url: string; output: () =
     });
     child.once("exit", (code) => reject(new Error(`hub exited with ${code} before ready; output:\n${out}`)));
   });
-  const listening = out
+  const listening = stdout
     .split("\n")
     .filter((l) => l.trim() !== "")
     .map((l) => JSON.parse(l) as { msg?: string; url?: string })
     .find((l) => l.msg === "listening");
   if (!listening?.url) throw new Error(`no 'listening' log line before ready; output:\n${out}`);
-  return { child, url: listening.url, output: () => out };
+  return { child, url: listening.url, output: () => out, stdout: () => stdout, stderr: () => stderr };
 }
 
 function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -56,4 +66,29 @@ describe("labrig-hub serve as a process", () => {
       expect(output()).toContain('"msg":"labrig hub stopped"');
     });
   }
+
+  it("on a first start without LABRIG_ADMIN_KEY prints a new admin key once on stderr, logs where (not the key), and never again", async () => {
+    const dataDir = makeTempDir();
+    const first = await serve({ dataDir, env: { LABRIG_ADMIN_KEY: "" } });
+    const match = /LABRIG ADMIN KEY[^:]*: (lrk_[A-Za-z0-9_-]{43})/.exec(first.stderr());
+    expect(match, first.stderr()).not.toBeNull();
+    const key = match?.[1] ?? "";
+    expect(first.stderr().split("LABRIG ADMIN KEY")).toHaveLength(2);
+    expect(first.stdout()).not.toContain(key);
+    const logged = first
+      .stdout()
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as { msg?: string; key_id?: string });
+    expect(logged.find((l) => l.msg?.includes("printed it once on stderr"))?.key_id).toMatch(/^key-/);
+    const res = await fetch(`${first.url}/api/keys`, { headers: { authorization: `Bearer ${key}` } });
+    expect(res.status).toBe(200);
+    const exited = exitOf(first.child);
+    first.child.kill("SIGTERM");
+    await exited;
+
+    const second = await serve({ dataDir, env: { LABRIG_ADMIN_KEY: "" } });
+    expect(second.stderr()).not.toContain("LABRIG ADMIN KEY");
+    expect((await fetch(`${second.url}/api/keys`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+  });
 });

@@ -1,5 +1,6 @@
 import { HealthSchema } from "@labrig/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { MIGRATIONS } from "../src/db/migrations.js";
 import { addHost, cleanupTempDirs, getJson, postJson, queryDb, startHub, stopAll, type RunningHub } from "./helpers.js";
 
 let hub: RunningHub;
@@ -44,7 +45,7 @@ describe("REST basics", () => {
       heartbeat_interval_ms: 5000,
       missed_heartbeats: 3,
       counts: { hosts: 1, devices: 0, actions: 0 },
-      schema_version: 1,
+      schema_version: Math.max(...MIGRATIONS.map((m) => m.version)),
     });
   });
 

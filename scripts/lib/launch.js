@@ -2,7 +2,8 @@
 // Starting the hub and a simulated host agent as real processes: used by `npm start`
 // and by the end-to-end tests, so both exercise the same path a newcomer takes.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -43,6 +44,36 @@ export function enrollHost(name, env) {
 }
 
 /**
+ * The admin API key `npm start` hands the hub as LABRIG_ADMIN_KEY: read from `<dataDir>/sim/admin.key`,
+ * or generated there (mode 600) on the first start, so it stays the same across starts.
+ * @param {string} dataDir
+ * @returns {{key: string, path: string, created: boolean}}
+ */
+export function ensureAdminKey(dataDir) {
+  const path = join(dataDir, "sim", "admin.key");
+  if (existsSync(path)) {
+    const key = readFileSync(path, "utf8").trim();
+    // Keep the file private even if it was copied around with looser permissions.
+    chmodSync(path, 0o600);
+    if (key.length >= 24) return { key, path, created: false };
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const key = `lrk_${randomBytes(32).toString("base64url")}`;
+  writeFileSync(path, `${key}\n`, { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return { key, path, created: true };
+}
+
+/**
+ * `Authorization` header for the hub's REST API.
+ * @param {string | undefined} key
+ * @returns {Record<string, string>}
+ */
+export function authHeaders(key) {
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
+/**
  * Writes an agent config with one simulated device (console on a PTY, power and reset lines) and returns its path.
  * @param {{dir: string, host: string, hubUrl: string, token: string, devices?: Array<{id: string, labels?: Record<string, string>}>}} opts
  */
@@ -67,6 +98,8 @@ export function writeSimAgentConfig({ dir, host, hubUrl, token, devices = [{ id:
       `      - { name: console, kind: serial, path: ./${d.id}-console, baud_rate: 115200 }`,
       "      - { name: power, kind: power, line: 17, cycle_off_ms: 500 }",
       "      - { name: reset, kind: gpio, line: 27, direction: out, active_low: true }",
+      // The board's screen: a generated test pattern showing its state (dark, BOOTING, LOGIN, SHELL).
+      "      - { name: screen, kind: video, source: test-pattern, width: 320, height: 240, fps: 5 }",
     );
   }
   const path = join(dir, "agent.yaml");

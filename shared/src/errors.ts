@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   lease_required: { http: 423, recoverable: true },
   planner_unavailable: { http: 503, recoverable: false },
   plan_invalid: { http: 502, recoverable: true },
+  planner_error: { http: 502, recoverable: true },
+  planner_timeout: { http: 504, recoverable: true },
   budget_exhausted: { http: 429, recoverable: true },
   shutting_down: { http: 503, recoverable: true },
   internal_error: { http: 500, recoverable: true },

@@ -1,7 +1,9 @@
 import { z } from "zod";
 import { ActionNameSchema } from "./actions.js";
 import { ErrorEnvelopeSchema } from "./errors.js";
-import { DeviceDescriptionSchema, IdSchema } from "./model.js";
+import { DeviceDescriptionSchema, HostStateSchema, IdSchema } from "./model.js";
+import { ActionRecordSchema } from "./records.js";
+import { RUN_EVENT_NAMES, RunEventSchema, type RunEvent } from "./campaigns.js";
 
 /** socket.io namespace agents connect to. Auth: `{ host, token }` in the handshake. */
 export const AGENT_NAMESPACE = "/agent";
@@ -17,7 +19,13 @@ export type Hello = z.infer<typeof HelloSchema>;
 
 /** hub → agent, the ack of `hello`. */
 export const HelloAckSchema = z.union([
-  z.object({ ok: z.literal(true), heartbeat_interval_ms: z.number().int().positive(), hub_version: z.string() }),
+  z.object({
+    ok: z.literal(true),
+    heartbeat_interval_ms: z.number().int().positive(),
+    hub_version: z.string(),
+    /** True when the hub acks `action.started`: the agent then waits for that ack before touching hardware (see ActionStartedSchema). */
+    confirm_start: z.boolean().optional(),
+  }),
   z.object({ ok: z.literal(false), error: ErrorEnvelopeSchema }),
 ]);
 export type HelloAck = z.infer<typeof HelloAckSchema>;
@@ -59,6 +67,23 @@ export const ActionResultSchema = z.object({
 });
 export type ActionResult = z.infer<typeof ActionResultSchema>;
 
+/**
+ * agent → hub: an action is about to run on the device. When the hello ack said `confirm_start`,
+ * the agent runs it only after the hub acks `{ok: true}`; `{ok: false}` (or no ack) means the hub
+ * has given the action to another device or dropped it, so the agent must not run it. This is what
+ * lets the hub re-dispatch an action that had not started when its host vanished without ever running it twice.
+ */
+export const ActionStartedSchema = z.object({
+  id: z.string().min(1).max(64),
+  host: IdSchema,
+  device: IdSchema,
+  started_at: z.string(),
+});
+export type ActionStarted = z.infer<typeof ActionStartedSchema>;
+
+/** hub → agent, the ack of `action.started`: ok false means "do not run it". */
+export const StartAckSchema = z.object({ ok: z.boolean() });
+
 /** hub → agent, the ack of `action.result`: once received, the agent drops it from its outbox. */
 export const ResultAckSchema = z.object({ ok: z.boolean() });
 
@@ -87,14 +112,128 @@ export const DeviceStateSchema = z.object({
 });
 export type DeviceState = z.infer<typeof DeviceStateSchema>;
 
+/** Artifact ids are v4-style uuids the agent makes itself; nothing else is ever used as a file name. */
+export const ArtifactIdSchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "must be an artifact id (a lowercase uuid)");
+
+/** Largest slice of an artifact one `artifact.fetch` answers with; fits under the hub's socket message limit. */
+export const ARTIFACT_FETCH_MAX_BYTES = 512 * 1024;
+
+/** Binary payloads (Buffer in Node, ArrayBuffer views elsewhere); socket.io sends them as binary attachments. */
+const BinarySchema = z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: "must be binary data (a Buffer)" }).meta({ description: "binary (socket.io attachment)" });
+
+/** hub → agent: read a slice of an artifact the agent stores (snapshot, clip). Large ones are read in several slices. */
+export const ArtifactFetchSchema = z.object({
+  id: ArtifactIdSchema,
+  offset: z.number().int().nonnegative().default(0),
+  max_bytes: z.number().int().positive().max(ARTIFACT_FETCH_MAX_BYTES).default(ARTIFACT_FETCH_MAX_BYTES),
+});
+export type ArtifactFetch = z.infer<typeof ArtifactFetchSchema>;
+
+/** agent → hub, the ack of `artifact.fetch`: the slice at `offset` of an artifact of `size` bytes. */
+export const ArtifactFetchAckSchema = z.union([
+  z.object({ ok: z.literal(true), mime_type: z.string().max(128), size: z.number().int().nonnegative(), offset: z.number().int().nonnegative(), data: BinarySchema }),
+  z.object({ ok: z.literal(false), error: ErrorEnvelopeSchema }),
+]);
+export type ArtifactFetchAck = z.infer<typeof ArtifactFetchAckSchema>;
+
+/** hub → agent: the hub has stored the artifact; the agent may delete its copy. */
+export const ArtifactDeleteSchema = z.object({ id: ArtifactIdSchema });
+export type ArtifactDelete = z.infer<typeof ArtifactDeleteSchema>;
+
+/** The ack of requests that only succeed or fail (`artifact.delete`, `stream.start`, `stream.stop`, `stream.chunk`). */
+export const OkAckSchema = z.union([z.object({ ok: z.literal(true) }), z.object({ ok: z.literal(false), error: ErrorEnvelopeSchema })]);
+export type OkAck = z.infer<typeof OkAckSchema>;
+
+/** hub → agent: start or stop sending `stream.chunk` for a video resource (the hub sends start on the first watcher, stop after the last). */
+export const StreamControlSchema = z.object({ device: IdSchema, resource: IdSchema });
+export type StreamControl = z.infer<typeof StreamControlSchema>;
+
+/** Video codecs of live streams and clips: H.264 baseline (WebCodecs string avc1.42001f) or VP8. */
+export const VideoCodecSchema = z.enum(["avc1.42001f", "vp8"]);
+export type VideoCodec = z.infer<typeof VideoCodecSchema>;
+
+/** Largest encoded frame the agent sends; bigger ones are dropped (and a keyframe requested). */
+export const STREAM_CHUNK_MAX_BYTES = 900_000;
+
+/** agent → hub: one encoded frame of a live stream (H.264 as Annex B, VP8 as raw frames). A decoder can start at any `key` chunk. */
+export const StreamChunkSchema = z.object({
+  host: IdSchema,
+  device: IdSchema,
+  resource: IdSchema,
+  seq: z.number().int().nonnegative(),
+  codec: VideoCodecSchema,
+  type: z.enum(["key", "delta"]),
+  timestamp_us: z.number().int().nonnegative(),
+  data: BinarySchema.refine((d) => d.byteLength <= STREAM_CHUNK_MAX_BYTES, `must be at most ${STREAM_CHUNK_MAX_BYTES} bytes`),
+  width: z.number().int().positive().max(8192),
+  height: z.number().int().positive().max(8192),
+});
+export type StreamChunk = z.infer<typeof StreamChunkSchema>;
+
+/** socket.io namespace operators' dashboards connect to. Auth: an API key or JWT as `auth.token`, `?token=` or `Authorization: Bearer`. */
+export const DASHBOARD_NAMESPACE = "/dashboard";
+
+/** hub → dashboard: a host went online or offline. */
+export const HostStateEventSchema = z.object({
+  host: IdSchema,
+  state: HostStateSchema,
+  at: z.string(),
+});
+export type HostStateEvent = z.infer<typeof HostStateEventSchema>;
+
+/** Topics a dashboard can subscribe to: the hub → dashboard event names. */
+export const DASHBOARD_TOPICS = ["host.state", "action.finished", ...RUN_EVENT_NAMES] as const;
+export const DashboardTopicSchema = z.enum(DASHBOARD_TOPICS);
+export type DashboardTopic = z.infer<typeof DashboardTopicSchema>;
+
+/** What the hub publishes to dashboards, by topic. */
+export interface DashboardEventMap {
+  "host.state": HostStateEvent;
+  "action.finished": z.infer<typeof ActionRecordSchema>;
+  "run.started": RunEvent;
+  "test.started": RunEvent;
+  "test.finished": RunEvent;
+  "step.finished": RunEvent;
+  "run.finished": RunEvent;
+}
+
+/** dashboard → hub: receive only these topics from now on (a new socket receives all of them). */
+export const SubscribeSchema = z
+  .object({
+    topics: z.array(DashboardTopicSchema).max(DASHBOARD_TOPICS.length),
+  })
+  .strict();
+export type Subscribe = z.infer<typeof SubscribeSchema>;
+
+/** hub → dashboard, the ack of `subscribe`. */
+export const SubscribeAckSchema = z.union([
+  z.object({ ok: z.literal(true), topics: z.array(DashboardTopicSchema) }),
+  z.object({ ok: z.literal(false), error: ErrorEnvelopeSchema }),
+]);
+export type SubscribeAck = z.infer<typeof SubscribeAckSchema>;
+
 /** Every socket event with its direction, for docs and JSON Schema export. */
 export const SOCKET_EVENTS = {
   hello: { namespace: AGENT_NAMESPACE, direction: "agent→hub", schema: HelloSchema, ack: HelloAckSchema },
   heartbeat: { namespace: AGENT_NAMESPACE, direction: "agent→hub", schema: HeartbeatSchema, ack: null },
   "action.request": { namespace: AGENT_NAMESPACE, direction: "hub→agent", schema: ActionRequestSchema, ack: null },
   "action.cancel": { namespace: AGENT_NAMESPACE, direction: "hub→agent", schema: ActionCancelSchema, ack: null },
+  "action.started": { namespace: AGENT_NAMESPACE, direction: "agent→hub", schema: ActionStartedSchema, ack: StartAckSchema },
   "action.result": { namespace: AGENT_NAMESPACE, direction: "agent→hub", schema: ActionResultSchema, ack: ResultAckSchema },
   "console.output": { namespace: AGENT_NAMESPACE, direction: "agent→hub", schema: ConsoleOutputSchema, ack: null },
   "device.state": { namespace: AGENT_NAMESPACE, direction: "agent→hub", schema: DeviceStateSchema, ack: null },
+  "artifact.fetch": { namespace: AGENT_NAMESPACE, direction: "hub→agent", schema: ArtifactFetchSchema, ack: ArtifactFetchAckSchema },
+  "artifact.delete": { namespace: AGENT_NAMESPACE, direction: "hub→agent", schema: ArtifactDeleteSchema, ack: OkAckSchema },
+  "stream.start": { namespace: AGENT_NAMESPACE, direction: "hub→agent", schema: StreamControlSchema, ack: OkAckSchema },
+  "stream.stop": { namespace: AGENT_NAMESPACE, direction: "hub→agent", schema: StreamControlSchema, ack: OkAckSchema },
+  "stream.chunk": { namespace: AGENT_NAMESPACE, direction: "agent→hub", schema: StreamChunkSchema, ack: OkAckSchema },
+  subscribe: { namespace: DASHBOARD_NAMESPACE, direction: "dashboard→hub", schema: SubscribeSchema, ack: SubscribeAckSchema },
+  "host.state": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: HostStateEventSchema, ack: null },
+  "action.finished": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: ActionRecordSchema, ack: null },
+  "run.started": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: RunEventSchema, ack: null },
+  "test.started": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: RunEventSchema, ack: null },
+  "test.finished": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: RunEventSchema, ack: null },
+  "step.finished": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: RunEventSchema, ack: null },
+  "run.finished": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: RunEventSchema, ack: null },
 } as const;
 export type SocketEventName = keyof typeof SOCKET_EVENTS;

@@ -4,8 +4,11 @@ export * from "./model.js";
 export * from "./actions.js";
 export * from "./records.js";
 export * from "./events.js";
+export * from "./auth.js";
 export * from "./json-schema.js";
 export * from "./time.js";
+export * from "./plans.js";
+export * from "./campaigns.js";
 
 /** The protocol version agents and hub announce to each other. */
 export const PROTOCOL_VERSION = 1;

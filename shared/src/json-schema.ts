@@ -7,9 +7,12 @@ import { ActionRecordSchema, ActionRequestBodySchema, HealthSchema, HostViewSche
 
 type JsonSchema = Record<string, unknown>;
 
-/** A zod schema as JSON Schema (draft 2020-12), describing what the wire accepts. */
-export function toJsonSchema(schema: z.ZodType): JsonSchema {
-  return z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
+/**
+ * A zod schema as JSON Schema (draft 2020-12). `input` (default) describes what the wire accepts;
+ * `output` describes what a sender produces (defaults filled in), which suits responses.
+ */
+export function toJsonSchema(schema: z.ZodType, io: "input" | "output" = "input"): JsonSchema {
+  return z.toJSONSchema(schema, { io, unrepresentable: "any" }) as JsonSchema;
 }
 
 /** JSON Schema of every action's params and result, with its resource kind and retry safety. */

@@ -54,5 +54,7 @@ export function errorHandler(err: unknown, _req: Request, res: Response, next: N
     return;
   }
   if (error.retryAfter !== undefined) res.setHeader("Retry-After", String(Math.ceil(error.retryAfter)));
+  // RFC 6750: every 401 names the scheme the client should use.
+  if (error.code === "unauthorized" && !res.hasHeader("WWW-Authenticate")) res.setHeader("WWW-Authenticate", 'Bearer realm="labrig"');
   res.status(error.httpStatus).json(error.toEnvelope(requestId));
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
 import type { Logger } from "../logger.js";
+import type { Principal } from "../services/operator-auth.js";
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -8,6 +9,8 @@ const INCOMING_ID = /^[A-Za-z0-9._-]{1,64}$/;
 export interface RequestLocals {
   requestId: string;
   log: Logger;
+  /** Who is calling; set by the guard on every authenticated route (absent on public ones). */
+  principal?: Principal;
 }
 
 /** The request's id and logger, set by requestContext(). */

@@ -8,6 +8,8 @@ import { createLogger, type Logger } from "../logger.js";
 import { DevicesRepository } from "../repositories/devices.js";
 import { HostEventsRepository } from "../repositories/host-events.js";
 import { HostsRepository } from "../repositories/hosts.js";
+import { ApiKeysRepository } from "../repositories/api-keys.js";
+import { ApiKeys } from "../services/api-keys.js";
 import { HostTokens } from "../services/tokens.js";
 
 export const USAGE = `Usage: labrig-hub [command]
@@ -18,10 +20,15 @@ Commands:
                                           create a host and print its token (shown once)
   host token NAME [--json]                issue a new token for a host; the old one stops working
   host list [--json]                      list hosts and their state
+  key add NAME --role ROLE [--json]       create an operator API key (viewer, operator or admin; shown once)
+  key list [--json]                       list API keys (never the keys themselves)
+  key revoke ID [--json]                  revoke an API key (the last admin key cannot be revoked)
   migrate                                 apply pending database migrations and exit
 
 Configuration comes from the environment (and ./.env): PORT, LABRIG_BIND, LABRIG_DATA_DIR,
-LOG_LEVEL, LABRIG_HEARTBEAT_MS, LABRIG_MISSED_HEARTBEATS, LABRIG_BODY_LIMIT, LABRIG_ACTION_TIMEOUT_MS.
+LOG_LEVEL, LABRIG_HEARTBEAT_MS, LABRIG_MISSED_HEARTBEATS, LABRIG_BODY_LIMIT, LABRIG_ACTION_TIMEOUT_MS,
+LABRIG_ADMIN_KEY, JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWT_ROLE_CLAIM, JWT_ISSUER, JWT_AUDIENCE,
+LABRIG_CORS_ORIGINS, LABRIG_AUTH_FAIL_LIMIT.
 `;
 
 export interface CliIo {
@@ -82,7 +89,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       args: [...argv],
       allowPositionals: true,
       strict: true,
-      options: { label: { type: "string", multiple: true }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+      options: { label: { type: "string", multiple: true }, role: { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
     });
   } catch (err) {
     io.stderr(`${(err as Error).message}\n\n${USAGE}`);
@@ -101,7 +108,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       case "serve": {
         if (sub !== undefined) throw new UsageError(`serve takes no arguments, got '${sub}'.`);
         const logger = createLogger(config.logLevel);
-        const hub = createHub(config, { logger });
+        const hub = createHub(config, { logger, announce: io.stderr });
         const address = await hub.start();
         return { exitCode: 0, served: { hub, logger, address } };
       }
@@ -112,7 +119,11 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         return { exitCode: 0 };
       }
       case "host":
+        if (parsed.values.role !== undefined) throw new UsageError("--role belongs to 'key add'.");
         return { exitCode: runHostCommand(config, sub, name, extra, parsed.values.label ?? [], json, io) };
+      case "key":
+        if (parsed.values.label !== undefined) throw new UsageError("--label belongs to 'host add'.");
+        return { exitCode: runKeyCommand(config, sub, name, extra, parsed.values.role, json, io) };
       default:
         throw new UsageError(`Unknown command '${command}'.`);
     }
@@ -163,6 +174,46 @@ function runHostCommand(config: HubConfig, sub: string | undefined, name: string
     }
     default:
       throw new UsageError(sub ? `Unknown host command '${sub}'.` : "host needs a command: add, token or list.");
+  }
+}
+
+/** Opens the database for a key command (migrating it), runs `fn` with the key service, closes it. */
+function withKeys<T>(config: HubConfig, fn: (keys: ApiKeys) => T): T {
+  return withAdmin(config, (_t, _h, _d, database) => fn(new ApiKeys(new ApiKeysRepository(database.db))));
+}
+
+function runKeyCommand(config: HubConfig, sub: string | undefined, arg: string | undefined, extra: string[], role: string | undefined, json: boolean, io: CliIo): number {
+  if (extra.length > 0) throw new UsageError(`Unexpected arguments: ${extra.join(" ")}.`);
+  if (sub !== "add" && role !== undefined) throw new UsageError("--role belongs to 'key add'.");
+  switch (sub) {
+    case "add": {
+      if (!arg) throw new UsageError("key add needs a NAME.");
+      if (role === undefined) throw new UsageError("key add needs --role viewer, operator or admin.");
+      const created = withKeys(config, (keys) => keys.create({ name: arg, role }));
+      if (json) io.stdout(`${JSON.stringify(created)}\n`);
+      else io.stdout(`API key '${created.name}' (${created.role}, id ${created.id}) created. The key (shown only once; send it as 'Authorization: Bearer <key>'):\n${created.key}\n`);
+      return 0;
+    }
+    case "list": {
+      if (arg) throw new UsageError(`key list takes no argument, got '${arg}'.`);
+      const keys = withKeys(config, (k) => k.list());
+      if (json) io.stdout(`${JSON.stringify({ keys })}\n`);
+      else if (keys.length === 0) io.stdout("No API keys yet. The hub creates an admin key on its first start; or run: labrig-hub key add NAME --role admin\n");
+      else {
+        const lines = keys.map((k) => [k.id, k.name, k.role, k.created_at, k.last_used_at ?? "never"].join("\t"));
+        io.stdout(`${["ID", "NAME", "ROLE", "CREATED", "LAST_USED"].join("\t")}\n${lines.join("\n")}\n`);
+      }
+      return 0;
+    }
+    case "revoke": {
+      if (!arg) throw new UsageError("key revoke needs an ID (see labrig-hub key list).");
+      const revoked = withKeys(config, (keys) => keys.revoke(arg));
+      if (json) io.stdout(`${JSON.stringify({ id: revoked.id, name: revoked.name, revoked: true })}\n`);
+      else io.stdout(`API key '${revoked.name}' (${revoked.id}) revoked; it no longer works.\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(sub ? `Unknown key command '${sub}'.` : "key needs a command: add, list or revoke.");
   }
 }
 

@@ -68,4 +68,197 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX host_events_host ON host_events (host_id, id);
     `,
   },
+  {
+    version: 2,
+    name: "dispatch: selector targets and queued actions, device health, leases",
+    // SQLite cannot drop NOT NULL, so actions is rebuilt: a queued selector action has no host or device yet.
+    // seq gives a stable newest-first order for pagination (rowid is not stable across VACUUM unless aliased).
+    sql: `
+      CREATE TABLE actions_v2 (
+        seq           INTEGER PRIMARY KEY,
+        id            TEXT NOT NULL UNIQUE,
+        host_id       TEXT,
+        device_id     TEXT,
+        action        TEXT NOT NULL,
+        resource      TEXT,
+        params_json   TEXT NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'canceled')),
+        result_json   TEXT,
+        error_json    TEXT,
+        requested_by  TEXT,
+        queued_at     TEXT NOT NULL,
+        started_at    TEXT,
+        finished_at   TEXT,
+        duration_ms   REAL,
+        target_json   TEXT NOT NULL DEFAULT '{}',
+        priority      INTEGER NOT NULL DEFAULT 0,
+        lease_id      TEXT,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        dispatched_at TEXT
+      ) STRICT;
+      INSERT INTO actions_v2 (id, host_id, device_id, action, resource, params_json, status, result_json, error_json,
+                              requested_by, queued_at, started_at, finished_at, duration_ms, target_json, attempts, dispatched_at)
+        SELECT id, host_id, device_id, action, resource, params_json, status, result_json, error_json,
+               requested_by, queued_at, started_at, finished_at, duration_ms,
+               json_object('host', host_id, 'device', device_id), 1, started_at
+        FROM actions ORDER BY queued_at, id;
+      DROP TABLE actions;
+      ALTER TABLE actions_v2 RENAME TO actions;
+      CREATE INDEX actions_host_device_seq ON actions (host_id, device_id, seq);
+      CREATE INDEX actions_status_seq ON actions (status, seq);
+
+      ALTER TABLE devices ADD COLUMN health TEXT NOT NULL DEFAULT 'good' CHECK (health IN ('good', 'unknown', 'bad', 'maintenance'));
+      ALTER TABLE devices ADD COLUMN health_reason TEXT;
+      ALTER TABLE devices ADD COLUMN health_changed_at TEXT;
+
+      CREATE TABLE leases (
+        id           TEXT PRIMARY KEY,
+        token_hash   TEXT NOT NULL UNIQUE,
+        owner        TEXT NOT NULL,
+        requested_by TEXT,
+        ttl_s        INTEGER NOT NULL,
+        cleanup_json TEXT,
+        created_at   TEXT NOT NULL,
+        expires_at   TEXT NOT NULL,
+        ended_at     TEXT,
+        end_reason   TEXT
+      ) STRICT;
+      CREATE INDEX leases_active ON leases (ended_at, expires_at);
+      -- No foreign key to devices: a lease's history outlives a device that leaves the registry.
+      CREATE TABLE lease_devices (
+        lease_id  TEXT NOT NULL REFERENCES leases(id) ON DELETE CASCADE,
+        host_id   TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        PRIMARY KEY (lease_id, host_id, device_id)
+      ) STRICT;
+    `,
+  },
+  {
+    version: 3,
+    name: "operator API keys",
+    // Only the sha256 of a key is stored. Names are unique so `env-admin` can be upserted at every start.
+    sql: `
+      CREATE TABLE api_keys (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        role         TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        key_hash     TEXT NOT NULL UNIQUE,
+        created_at   TEXT NOT NULL,
+        last_used_at TEXT
+      ) STRICT;
+    `,
+  },
+  {
+    version: 5,
+    name: "test cases, campaigns, runs, run artifacts",
+    // Runs keep a snapshot of their test cases (spec_json) so editing or deleting a test case never
+    // rewrites history; results reference nothing by foreign key outside their own run for the same reason.
+    sql: `
+      CREATE TABLE testcases (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        spec_json  TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE campaigns (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        spec_json  TEXT NOT NULL,
+        enabled    INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+      -- No ON DELETE on testcase_id: deleting a test case a campaign uses fails (the API answers 409 first).
+      CREATE TABLE campaign_testcases (
+        campaign_id TEXT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        testcase_id TEXT NOT NULL REFERENCES testcases(id),
+        PRIMARY KEY (campaign_id, position)
+      ) STRICT;
+      CREATE INDEX campaign_testcases_testcase ON campaign_testcases (testcase_id);
+
+      CREATE TABLE runs (
+        seq           INTEGER PRIMARY KEY,
+        id            TEXT NOT NULL UNIQUE,
+        campaign_id   TEXT,
+        testcase_id   TEXT,
+        name          TEXT NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('queued', 'running', 'passed', 'failed', 'error', 'canceled', 'interrupted', 'skipped')),
+        reason        TEXT,
+        trigger       TEXT NOT NULL CHECK (trigger IN ('api', 'schedule')),
+        requested_by  TEXT,
+        spec_json     TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        started_at    TEXT,
+        finished_at   TEXT,
+        duration_ms   REAL
+      ) STRICT;
+      CREATE INDEX runs_campaign_seq ON runs (campaign_id, seq);
+      CREATE INDEX runs_status_seq ON runs (status, seq);
+
+      CREATE TABLE run_tests (
+        seq          INTEGER PRIMARY KEY,
+        id           TEXT NOT NULL UNIQUE,
+        run_id       TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        testcase_id  TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        position     INTEGER NOT NULL,
+        attempt      INTEGER NOT NULL,
+        final        INTEGER NOT NULL DEFAULT 1,
+        status       TEXT NOT NULL CHECK (status IN ('running', 'passed', 'failed', 'error', 'canceled', 'skipped')),
+        message      TEXT,
+        host_id      TEXT,
+        device_id    TEXT,
+        lease_id     TEXT,
+        started_at   TEXT,
+        finished_at  TEXT,
+        duration_ms  REAL
+      ) STRICT;
+      CREATE INDEX run_tests_run ON run_tests (run_id, position, attempt);
+
+      CREATE TABLE run_steps (
+        seq          INTEGER PRIMARY KEY,
+        run_test_id  TEXT NOT NULL REFERENCES run_tests(id) ON DELETE CASCADE,
+        idx          INTEGER NOT NULL,
+        phase        TEXT NOT NULL CHECK (phase IN ('setup', 'main', 'teardown')),
+        name         TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('running', 'passed', 'failed', 'error', 'canceled', 'skipped')),
+        message      TEXT,
+        action_ids_json TEXT NOT NULL DEFAULT '[]',
+        result_json  TEXT,
+        error_json   TEXT,
+        started_at   TEXT,
+        finished_at  TEXT,
+        duration_ms  REAL
+      ) STRICT;
+      CREATE INDEX run_steps_test ON run_steps (run_test_id, idx);
+
+      -- The leases a run holds, so a hub that died mid-run can release them at its next start.
+      CREATE TABLE run_leases (
+        run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        lease_id    TEXT NOT NULL,
+        released_at TEXT,
+        PRIMARY KEY (run_id, lease_id)
+      ) STRICT;
+      CREATE INDEX run_leases_open ON run_leases (released_at);
+
+      CREATE TABLE run_artifacts (
+        seq          INTEGER PRIMARY KEY,
+        run_id       TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        run_test_id  TEXT,
+        step_seq     INTEGER,
+        name         TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        mime_type    TEXT NOT NULL,
+        bytes        INTEGER NOT NULL,
+        created_at   TEXT NOT NULL,
+        deleted_at   TEXT,
+        UNIQUE (run_id, name)
+      ) STRICT;
+      CREATE INDEX run_artifacts_live ON run_artifacts (deleted_at, created_at);
+    `,
+  },
 ];

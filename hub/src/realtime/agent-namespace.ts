@@ -1,10 +1,12 @@
 import {
   AGENT_NAMESPACE,
   ActionResultSchema,
+  ActionStartedSchema,
   ConsoleOutputSchema,
   DeviceStateSchema,
   HeartbeatSchema,
   HelloSchema,
+  StreamChunkSchema,
   IdSchema,
   describeZodError,
   makeEnvelope,
@@ -18,10 +20,11 @@ import type { Logger } from "../logger.js";
 import type { DevicesRepository } from "../repositories/devices.js";
 import type { HostEventsRepository } from "../repositories/host-events.js";
 import type { HostsRepository } from "../repositories/hosts.js";
-import type { ActionProxy } from "../services/action-proxy.js";
+import type { Dispatcher } from "../services/dispatcher.js";
 import type { ConsoleBuffers } from "../services/console-buffers.js";
 import type { PresenceRegistry } from "../services/registry.js";
 import type { HostTokens } from "../services/tokens.js";
+import type { VideoRelay } from "../services/video-relay.js";
 import type { AgentConnections } from "./agent-connections.js";
 
 export interface AgentNamespaceDeps {
@@ -31,12 +34,14 @@ export interface AgentNamespaceDeps {
   devices: DevicesRepository;
   events: HostEventsRepository;
   registry: PresenceRegistry;
-  proxy: ActionProxy;
+  dispatcher: Dispatcher;
   connections: AgentConnections;
   consoles: ConsoleBuffers;
   hubVersion: string;
   heartbeatIntervalMs: number;
   logger: Logger;
+  /** Live video fan-out; without it `stream.chunk` is acknowledged and dropped. */
+  video?: VideoRelay;
 }
 
 /** What the hub knows about one authenticated agent socket. */
@@ -80,7 +85,7 @@ export class AgentNamespace {
 
   /**
    * From now on disconnects are the hub's own doing: hosts keep their stored online state
-   * (so they get the restart grace window) and pending actions are failed by the proxy instead.
+   * (so they get the restart grace window) and pending actions are failed by the dispatcher instead.
    */
   beginShutdown(): void {
     this.shuttingDown = true;
@@ -90,6 +95,20 @@ export class AgentNamespace {
     this.beginShutdown();
     this.nsp?.disconnectSockets(true);
     this.nsp = null;
+  }
+
+  /**
+   * Drops the host's live connection now (token rotated or revoked, host removed); returns whether
+   * there was one. The agent's reconnect then meets the handshake check with its old token.
+   */
+  disconnectHost(hostId: string, reason: string): boolean {
+    const socket = this.deps.connections.get(hostId);
+    if (!socket) return false;
+    const session = this.sessions.get(socket);
+    if (session) session.dropReason = reason;
+    this.deps.logger.warn({ host: hostId, socket_id: socket.id, reason }, "disconnecting the agent");
+    socket.disconnect(true);
+    return true;
   }
 
   private authenticate(socket: Socket): Error | undefined {
@@ -140,16 +159,24 @@ export class AgentNamespace {
 
     this.on(socket, log, "hello", (payload, ack) => this.onHello(socket, session, log, payload, ack));
     this.on(socket, log, "heartbeat", (payload, ack) => this.onHeartbeat(socket, session, log, payload, ack));
+    this.on(socket, log, "action.started", (payload, ack) => this.onActionStarted(session, log, payload, ack));
     this.on(socket, log, "action.result", (payload, ack) => this.onActionResult(session, log, payload, ack));
     this.on(socket, log, "console.output", (payload, ack) => this.onConsoleOutput(session, log, payload, ack));
     this.on(socket, log, "device.state", (payload, ack) => this.onDeviceState(session, log, payload, ack));
+    this.on(socket, log, "stream.chunk", (payload, ack) => {
+      const chunk = this.parse(StreamChunkSchema, "stream.chunk", payload, log, ack);
+      if (!chunk || !this.sameHost(session, chunk.host, "stream.chunk", log, ack)) return;
+      this.deps.video?.handleChunk(session.host, chunk);
+      // Acked once relayed: the agent keeps at most a few chunks unacknowledged, so this paces it to the link.
+      ack?.({ ok: true });
+    });
     socket.on("disconnect", (reason) => {
       const why = session.dropReason ?? reason;
       const wasLive = this.deps.connections.release(host, socket);
       log.info({ reason: why }, "agent disconnected");
       if (!wasLive || this.shuttingDown) return;
       try {
-        this.deps.proxy.failHost(host, why);
+        this.deps.dispatcher.hostLost(host, why);
         this.deps.registry.markOffline(host, `disconnected: ${why}`);
       } catch (err) {
         log.error({ err }, "could not record the agent's disconnect");
@@ -208,11 +235,15 @@ export class AgentNamespace {
     if (removed.length > 0) {
       this.deps.events.add({ hostId: session.host, kind: "devices_changed", detail: `removed: ${removed.join(", ")}`, at: now });
     }
+    this.deps.dispatcher.hostHello(session.host);
     this.deps.registry.markOnline(session.host, `hello from agent ${hello.version}`);
     session.helloDone = true;
     log.info({ agent_version: hello.version, devices: hello.devices.map((d) => d.id) }, "agent hello");
-    const response: HelloAck = { ok: true, heartbeat_interval_ms: this.deps.heartbeatIntervalMs, hub_version: this.deps.hubVersion };
+    // confirm_start: the agent asks (action.started) before it runs anything, so the hub can re-dispatch unstarted work safely.
+    const response: HelloAck = { ok: true, heartbeat_interval_ms: this.deps.heartbeatIntervalMs, hub_version: this.deps.hubVersion, confirm_start: true };
     ack?.(response);
+    // After the ack: the agent handles stream requests only once its hello is accepted.
+    this.deps.video?.hostReady(session.host);
   }
 
   private onHeartbeat(socket: Socket, session: AgentSession, log: Logger, payload: unknown, ack: Ack | undefined): void {
@@ -229,10 +260,18 @@ export class AgentNamespace {
     ack?.({ ok: true });
   }
 
+  private onActionStarted(session: AgentSession, log: Logger, payload: unknown, ack: Ack | undefined): void {
+    const started = this.parse(ActionStartedSchema, "action.started", payload, log, ack);
+    if (!started || !this.sameHost(session, started.host, "action.started", log, ack)) return;
+    const ok = this.deps.dispatcher.handleStarted(session.host, started);
+    if (!ok) log.info({ action_id: started.id }, "declined the start of an action that was canceled or moved to another device");
+    ack?.({ ok });
+  }
+
   private onActionResult(session: AgentSession, log: Logger, payload: unknown, ack: Ack | undefined): void {
     const result = this.parse(ActionResultSchema, "action.result", payload, log, ack);
     if (!result || !this.sameHost(session, result.host, "action.result", log, ack)) return;
-    const disposition = this.deps.proxy.handleResult(session.host, result);
+    const disposition = this.deps.dispatcher.handleResult(session.host, result);
     switch (disposition) {
       case "finished":
         ack?.({ ok: true });

@@ -1,10 +1,27 @@
 import type { ActionName, ActionRecord, ActionStatus, ErrorEnvelope } from "@labrig/shared";
 import type { SqliteDb } from "../db/database.js";
 
+/** Where an action was asked to run: one exact device, or any device matching a selector. */
+export type ActionTarget = { host: string; device: string } | { selector: { capabilities: string[]; labels: Record<string, string> } };
+
+/**
+ * An action as stored and answered by the API: ActionRecordSchema plus how it was targeted.
+ * host and device are null while a selector action waits for a device.
+ */
+export type StoredAction = Omit<ActionRecord, "host" | "device"> & {
+  host: string | null;
+  device: string | null;
+  target: ActionTarget;
+  priority: number;
+  lease_id: string | null;
+  attempts: number;
+};
+
 interface ActionRow {
+  seq: number;
   id: string;
-  host_id: string;
-  device_id: string;
+  host_id: string | null;
+  device_id: string | null;
   action: ActionName;
   resource: string | null;
   params_json: string;
@@ -16,9 +33,13 @@ interface ActionRow {
   started_at: string | null;
   finished_at: string | null;
   duration_ms: number | null;
+  target_json: string;
+  priority: number;
+  lease_id: string | null;
+  attempts: number;
 }
 
-function toRecord(row: ActionRow): ActionRecord {
+function toRecord(row: ActionRow): StoredAction {
   return {
     id: row.id,
     host: row.host_id,
@@ -34,6 +55,10 @@ function toRecord(row: ActionRow): ActionRecord {
     started_at: row.started_at,
     finished_at: row.finished_at,
     duration_ms: row.duration_ms,
+    target: JSON.parse(row.target_json) as ActionTarget,
+    priority: row.priority,
+    lease_id: row.lease_id,
+    attempts: row.attempts,
   };
 }
 
@@ -41,48 +66,99 @@ export interface ActionOutcome {
   status: Extract<ActionStatus, "succeeded" | "failed" | "canceled">;
   result: Record<string, unknown> | null;
   error: ErrorEnvelope | null;
-  startedAt: string;
+  startedAt: string | null;
   finishedAt: string;
-  durationMs: number;
+  durationMs: number | null;
 }
 
-/** SQL for the `actions` table: the record of every action the hub ran. */
+export interface NewAction {
+  id: string;
+  host: string | null;
+  device: string | null;
+  action: ActionName;
+  resource: string | null;
+  params: Record<string, unknown>;
+  target: ActionTarget;
+  priority: number;
+  leaseId: string | null;
+  requestedBy: string | null;
+  queuedAt: string;
+}
+
+export interface ActionQuery {
+  host?: string | undefined;
+  device?: string | undefined;
+  status?: ActionStatus | undefined;
+  /** Only actions older than this seq (the cursor of the previous page). */
+  beforeSeq?: number | undefined;
+  limit: number;
+}
+
+/** SQL for the `actions` table: the record of every action the hub was asked to run. */
 export class ActionsRepository {
   private readonly stmts;
 
-  constructor(db: SqliteDb) {
+  constructor(private readonly db: SqliteDb) {
     this.stmts = {
       insert: db.prepare(`
-        INSERT INTO actions (id, host_id, device_id, action, resource, params_json, status, requested_by, queued_at, started_at)
-        VALUES (@id, @host_id, @device_id, @action, @resource, @params_json, @status, @requested_by, @queued_at, @started_at)`),
+        INSERT INTO actions (id, host_id, device_id, action, resource, params_json, status, requested_by, queued_at, target_json, priority, lease_id)
+        VALUES (@id, @host_id, @device_id, @action, @resource, @params_json, 'queued', @requested_by, @queued_at, @target_json, @priority, @lease_id)`),
       get: db.prepare("SELECT * FROM actions WHERE id = ?"),
+      dispatch: db.prepare(`
+        UPDATE actions SET host_id = @host_id, device_id = @device_id, resource = @resource, status = 'running',
+          dispatched_at = @at, attempts = attempts + 1
+        WHERE id = @id AND status IN ('queued', 'running')`),
+      requeue: db.prepare(`
+        UPDATE actions SET host_id = @host_id, device_id = @device_id, status = 'queued', started_at = NULL
+        WHERE id = @id AND status IN ('queued', 'running')`),
+      started: db.prepare("UPDATE actions SET started_at = ? WHERE id = ? AND status = 'running'"),
       // The status guard makes finishing idempotent: a redelivered result finds nothing left to update.
       finish: db.prepare(`
         UPDATE actions SET status = @status, result_json = @result_json, error_json = @error_json,
-          started_at = @started_at, finished_at = @finished_at, duration_ms = @duration_ms
+          started_at = COALESCE(@started_at, started_at), finished_at = @finished_at, duration_ms = @duration_ms
         WHERE id = @id AND status IN ('queued', 'running')`),
+      failUnfinished: db.prepare(`
+        UPDATE actions SET status = 'failed', error_json = ?, finished_at = ?
+        WHERE status IN ('queued', 'running')`),
       count: db.prepare("SELECT COUNT(*) FROM actions").pluck(),
+      seqOf: db.prepare("SELECT seq FROM actions WHERE id = ?").pluck(),
     };
   }
 
-  insert(record: ActionRecord): void {
+  insert(a: NewAction): void {
     this.stmts.insert.run({
-      id: record.id,
-      host_id: record.host,
-      device_id: record.device,
-      action: record.action,
-      resource: record.resource,
-      params_json: JSON.stringify(record.params),
-      status: record.status,
-      requested_by: record.requested_by,
-      queued_at: record.queued_at,
-      started_at: record.started_at,
+      id: a.id,
+      host_id: a.host,
+      device_id: a.device,
+      action: a.action,
+      resource: a.resource,
+      params_json: JSON.stringify(a.params),
+      requested_by: a.requestedBy,
+      queued_at: a.queuedAt,
+      target_json: JSON.stringify(a.target),
+      priority: a.priority,
+      lease_id: a.leaseId,
     });
   }
 
-  get(id: string): ActionRecord | undefined {
+  get(id: string): StoredAction | undefined {
     const row = this.stmts.get.get(id) as ActionRow | undefined;
     return row ? toRecord(row) : undefined;
+  }
+
+  /** The action was sent to a device: running from the hub's point of view, one more attempt. */
+  markDispatched(id: string, host: string, device: string, resource: string | null, at: string): boolean {
+    return this.stmts.dispatch.run({ id, host_id: host, device_id: device, resource, at }).changes > 0;
+  }
+
+  /** Back in the hub's queue after its host vanished before it started (failover). */
+  markRequeued(id: string, host: string | null, device: string | null): boolean {
+    return this.stmts.requeue.run({ id, host_id: host, device_id: device }).changes > 0;
+  }
+
+  /** The agent reported the action started (its own clock). */
+  markStarted(id: string, startedAt: string): void {
+    this.stmts.started.run(startedAt, id);
   }
 
   /** Stores the outcome if the action is still unfinished; returns false when it was already finished (or unknown). */
@@ -98,6 +174,39 @@ export class ActionsRepository {
         duration_ms: outcome.durationMs,
       }).changes > 0
     );
+  }
+
+  /** At start: actions a previous hub process left unfinished cannot be waited for by anyone; fail them. Returns how many. */
+  failUnfinished(error: ErrorEnvelope, at: string): number {
+    return this.stmts.failUnfinished.run(JSON.stringify(error), at).changes;
+  }
+
+  /** Newest first; `next` is the seq to pass as beforeSeq for the following page, or null at the end. */
+  list(q: ActionQuery): { actions: StoredAction[]; next: number | null } {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: q.limit + 1 };
+    if (q.host !== undefined) {
+      where.push("host_id = @host");
+      params.host = q.host;
+    }
+    if (q.device !== undefined) {
+      where.push("device_id = @device");
+      params.device = q.device;
+    }
+    if (q.status !== undefined) {
+      where.push("status = @status");
+      params.status = q.status;
+    }
+    if (q.beforeSeq !== undefined) {
+      where.push("seq < @before");
+      params.before = q.beforeSeq;
+    }
+    const sql = `SELECT * FROM actions ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT @limit`;
+    const rows = this.db.prepare(sql).all(params) as ActionRow[];
+    const more = rows.length > q.limit;
+    const page = more ? rows.slice(0, q.limit) : rows;
+    const last = page[page.length - 1];
+    return { actions: page.map(toRecord), next: more && last ? last.seq : null };
   }
 
   count(): number {

@@ -1,6 +1,10 @@
 import type { DeviceDescription, Labels, ResourceDescription } from "@labrig/shared";
 import type { SqliteDb } from "../db/database.js";
 
+/** A device's fitness for work, as in a lab's device states: only `good` devices are given work by selectors. */
+export const DEVICE_HEALTH = ["good", "unknown", "bad", "maintenance"] as const;
+export type DeviceHealth = (typeof DEVICE_HEALTH)[number];
+
 export interface DeviceRecord {
   hostId: string;
   id: string;
@@ -10,6 +14,9 @@ export interface DeviceRecord {
   /** Latest reported state, keyed by resource name. */
   state: Record<string, unknown>;
   updatedAt: string;
+  health: DeviceHealth;
+  healthReason: string | null;
+  healthChangedAt: string | null;
 }
 
 interface DeviceRow {
@@ -20,6 +27,9 @@ interface DeviceRow {
   resources_json: string;
   state_json: string;
   updated_at: string;
+  health: DeviceHealth;
+  health_reason: string | null;
+  health_changed_at: string | null;
 }
 
 function toRecord(row: DeviceRow): DeviceRecord {
@@ -31,6 +41,9 @@ function toRecord(row: DeviceRow): DeviceRecord {
     resources: JSON.parse(row.resources_json) as ResourceDescription[],
     state: JSON.parse(row.state_json) as Record<string, unknown>,
     updatedAt: row.updated_at,
+    health: row.health,
+    healthReason: row.health_reason,
+    healthChangedAt: row.health_changed_at,
   };
 }
 
@@ -57,6 +70,7 @@ export class DevicesRepository {
       deleteOne: db.prepare("DELETE FROM devices WHERE host_id = ? AND id = ?"),
       setState: db.prepare("UPDATE devices SET state_json = ?, updated_at = ? WHERE host_id = ? AND id = ?"),
       count: db.prepare("SELECT COUNT(*) FROM devices").pluck(),
+      setHealth: db.prepare("UPDATE devices SET health = ?, health_reason = ?, health_changed_at = ? WHERE host_id = ? AND id = ?"),
     };
     this.replaceTx = db.transaction((hostId: string, devices: readonly DeviceDescription[], at: string): string[] => {
       const keep = new Set(devices.map((d) => d.id));
@@ -105,6 +119,11 @@ export class DevicesRepository {
 
   count(): number {
     return this.stmts.count.get() as number;
+  }
+
+  /** Returns false when no such device exists. */
+  setHealth(hostId: string, id: string, health: DeviceHealth, reason: string, at: string): boolean {
+    return this.stmts.setHealth.run(health, reason, at, hostId, id).changes > 0;
   }
 
   /** Runs `fn` in a transaction (read-modify-write of state_json). */

@@ -1,6 +1,6 @@
 import type { SqliteDb } from "../db/database.js";
 
-export type HostEventKind = "online" | "offline" | "devices_changed" | "token_rotated";
+export type HostEventKind = "online" | "offline" | "devices_changed" | "token_rotated" | "token_revoked" | "health" | "lease";
 
 export interface HostEvent {
   id: number;

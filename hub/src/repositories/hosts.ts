@@ -58,6 +58,7 @@ export class HostsRepository {
       listOnline: db.prepare("SELECT id, last_seen FROM hosts WHERE state = 'online'"),
       count: db.prepare("SELECT COUNT(*) FROM hosts").pluck(),
       countOnline: db.prepare("SELECT COUNT(*) FROM hosts WHERE state = 'online'").pluck(),
+      delete: db.prepare("DELETE FROM hosts WHERE id = ?"),
     };
   }
 
@@ -111,6 +112,11 @@ export class HostsRepository {
 
   count(): number {
     return this.stmts.count.get() as number;
+  }
+
+  /** Deletes the host with its devices and events (ON DELETE CASCADE); action records stay. Returns false when no such host exists. */
+  delete(id: string): boolean {
+    return this.stmts.delete.run(id).changes > 0;
   }
 
   countOnline(): number {

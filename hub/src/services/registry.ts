@@ -1,4 +1,4 @@
-import { nowIso } from "@labrig/shared";
+import { nowIso, type HostState } from "@labrig/shared";
 import type { Logger } from "../logger.js";
 import type { HostEventsRepository } from "../repositories/host-events.js";
 import type { HostsRepository } from "../repositories/hosts.js";
@@ -15,6 +15,7 @@ export interface PresenceOptions {
 export class PresenceRegistry {
   private timer: NodeJS.Timeout | null = null;
   private startedAtMs = 0;
+  private readonly listeners: ((hostId: string, state: HostState) => void)[] = [];
 
   constructor(
     private readonly hosts: HostsRepository,
@@ -46,12 +47,18 @@ export class PresenceRegistry {
     this.timer = null;
   }
 
+  /** Calls `listener` after every online/offline change (the dispatcher re-evaluates its queue then). */
+  onChange(listener: (hostId: string, state: HostState) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** The agent said hello: online now, seen now. */
   markOnline(hostId: string, detail: string): void {
     const at = nowIso();
     this.hosts.setOnline(hostId, at);
     this.events.add({ hostId, kind: "online", detail, at });
     this.logger.info({ host: hostId, detail }, "host online");
+    this.notify(hostId, "online");
   }
 
   /** A heartbeat arrived. `revive` brings back a host the sweep had marked offline while its socket lived. */
@@ -72,6 +79,18 @@ export class PresenceRegistry {
     this.hosts.setState(hostId, "offline");
     this.events.add({ hostId, kind: "offline", detail: reason, at: nowIso() });
     this.logger.warn({ host: hostId, reason, last_seen: host.lastSeen }, "host offline");
+    this.notify(hostId, "offline");
+  }
+
+  private notify(hostId: string, state: HostState): void {
+    for (const listener of this.listeners) {
+      // One failing listener must not stop presence itself (or the other listeners).
+      try {
+        listener(hostId, state);
+      } catch (err) {
+        this.logger.error({ err, host: hostId, state }, "presence listener failed");
+      }
+    }
   }
 
   /** Marks silent hosts offline; runs on the timer, exposed for tests and tools. */

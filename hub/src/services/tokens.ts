@@ -16,6 +16,12 @@ export function hashToken(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("hex");
 }
 
+/**
+ * Stored instead of a hash when a host's token is revoked. It is not hex, so it can never equal a
+ * sha256 digest: no token matches until a new one is issued.
+ */
+export const REVOKED_TOKEN_HASH = "revoked";
+
 /** Constant-time comparison of a stored hash with a presented token. */
 export function tokenMatchesHash(token: string, storedHash: string): boolean {
   const presented = Buffer.from(hashToken(token), "hex");
@@ -46,7 +52,10 @@ export class HostTokens {
     return { id, token };
   }
 
-  /** Replaces the host's token; the old one stops working at once (a connected agent is dropped at its next heartbeat). */
+  /**
+   * Replaces the host's token; the old one stops working at once. The REST route also drops the
+   * connected agent at once; after the CLI (another process) the daemon drops it at its next heartbeat.
+   */
   rotate(id: string): string {
     const token = generateHostToken();
     if (!this.hosts.setTokenHash(id, hashToken(token))) {
@@ -54,6 +63,19 @@ export class HostTokens {
     }
     this.events.add({ hostId: id, kind: "token_rotated", at: nowIso() });
     return token;
+  }
+
+  /** Revokes the host's token: no token works for it until rotate() issues a new one. The host and its history stay. */
+  revoke(id: string): void {
+    if (!this.hosts.setTokenHash(id, REVOKED_TOKEN_HASH)) {
+      throw new LabrigError("unknown_host", `No host '${id}'. GET /api/hosts lists the hosts.`);
+    }
+    this.events.add({ hostId: id, kind: "token_revoked", at: nowIso() });
+  }
+
+  /** Deletes the host, its devices and events. Its action records stay (they name the host by id). */
+  remove(id: string): void {
+    if (!this.hosts.delete(id)) throw new LabrigError("unknown_host", `No host '${id}'. GET /api/hosts lists the hosts.`);
   }
 
   /** The stored hash when `token` is the host's current token, else null (unknown host or wrong token). */

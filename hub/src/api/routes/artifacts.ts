@@ -1,0 +1,26 @@
+import { once } from "node:events";
+import { Router } from "express";
+import type { AgentArtifacts } from "../../services/agent-artifacts.js";
+
+/** GET /api/hosts/:host/artifacts/:id — a snapshot or clip read from the agent that holds it, streamed through. */
+export function artifactsRouter(deps: { agentArtifacts: AgentArtifacts }): Router {
+  const router = Router();
+
+  router.get("/hosts/:host/artifacts/:id", async (req, res) => {
+    const artifact = await deps.agentArtifacts.open(req.params.host, req.params.id);
+    res.status(200);
+    res.setHeader("Content-Type", artifact.mime_type);
+    res.setHeader("Content-Length", String(artifact.size));
+    // An id names one immutable file: caching it is always right.
+    res.setHeader("Cache-Control", "private, max-age=86400, immutable");
+    res.write(artifact.first);
+    for await (const part of artifact.rest) {
+      // A client that went away stops the reading: no more slices are asked of the agent.
+      if (res.destroyed) return;
+      if (!res.write(part)) await Promise.race([once(res, "drain"), once(res, "close")]);
+    }
+    res.end();
+  });
+
+  return router;
+}

@@ -1,0 +1,115 @@
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { ApiKeyCreateBodySchema, LabrigError, nowIso, parseOrThrow, type ApiKeyCreated, type ApiKeyView, type Role } from "@labrig/shared";
+import type { ApiKeyRecord, ApiKeysRepository } from "../repositories/api-keys.js";
+import { hashToken } from "./tokens.js";
+
+/** Prefix of generated API keys, so a leaked one is recognisable (secret scanners, logs). */
+export const API_KEY_PREFIX = "lrk_";
+
+/** Name of the admin key whose value comes from LABRIG_ADMIN_KEY. */
+export const ENV_ADMIN_KEY_NAME = "env-admin";
+
+/** Name of the admin key the hub makes on a first start without one. */
+export const INITIAL_ADMIN_KEY_NAME = "initial-admin";
+
+/** A stored key is marked used at most this often, so authentication does not write on every request. */
+const TOUCH_EVERY_MS = 60_000;
+
+/** A new API key: `lrk_` + 32 random bytes, base64url. */
+export function generateApiKey(): string {
+  return API_KEY_PREFIX + randomBytes(32).toString("base64url");
+}
+
+function view(key: ApiKeyRecord): ApiKeyView {
+  return { id: key.id, name: key.name, role: key.role, created_at: key.createdAt, last_used_at: key.lastUsedAt };
+}
+
+/**
+ * Operator API keys: created with a role, stored as sha256 only, verified in constant time.
+ * Plaintext keys leave this class only as return values of create() and bootstrap().
+ */
+export class ApiKeys {
+  constructor(private readonly keys: ApiKeysRepository) {}
+
+  /** Creates a key and returns it; the key itself is not stored anywhere. */
+  create(body: unknown): ApiKeyCreated {
+    const { name, role } = parseOrThrow(ApiKeyCreateBodySchema, body, { what: "API key" });
+    return this.keys.transaction(() => {
+      if (this.keys.getByName(name)) {
+        throw new LabrigError("conflict", `An API key named '${name}' already exists. Pick another name, or revoke it first (DELETE /api/keys/:id or labrig-hub key revoke ID).`);
+      }
+      const key = generateApiKey();
+      const id = `key-${randomBytes(6).toString("hex")}`;
+      this.keys.insert({ id, name, role, keyHash: hashToken(key), createdAt: nowIso() });
+      return { id, name, role, key };
+    });
+  }
+
+  list(): ApiKeyView[] {
+    return this.keys.list().map(view);
+  }
+
+  /** Deletes a key; the last admin key cannot go, so the hub always has someone who can manage it. */
+  revoke(id: string): ApiKeyView {
+    return this.keys.transaction(() => {
+      const key = this.keys.get(id);
+      if (!key) throw new LabrigError("not_found", `No API key '${id}'. GET /api/keys (or labrig-hub key list) lists them.`);
+      if (key.role === "admin" && this.keys.countRole("admin") <= 1) {
+        throw new LabrigError("conflict", `'${key.name}' is the last admin key. Create another admin key first, then revoke this one.`);
+      }
+      this.keys.delete(id);
+      return view(key);
+    });
+  }
+
+  /** The key `presented` belongs to, or null. */
+  verify(presented: string): ApiKeyView | null {
+    const presentedHash = hashToken(presented);
+    // The lookup is by sha256 digest, which leaks nothing useful through timing (an attacker cannot choose digests);
+    // the constant-time comparison below is what decides.
+    const found = this.keys.findHashed(presentedHash);
+    if (!found) return null;
+    const a = Buffer.from(presentedHash, "hex");
+    const b = Buffer.from(found.storedHash, "hex");
+    if (a.length !== b.length || !timingSafeEqual(a, b)) return null;
+    const now = Date.now();
+    if (found.key.lastUsedAt === null || now - Date.parse(found.key.lastUsedAt) > TOUCH_EVERY_MS) {
+      this.keys.touch(found.key.id, new Date(now).toISOString());
+    }
+    return view(found.key);
+  }
+
+  /**
+   * Run at every hub start. With `envKey` (LABRIG_ADMIN_KEY) the `env-admin` key is created or
+   * re-pointed at that value. Then, when no admin key exists at all, one is generated and
+   * returned so the caller can show it once.
+   */
+  bootstrap(envKey: string | undefined): { generated: ApiKeyCreated | null; envKeyId: string | null } {
+    return this.keys.transaction(() => {
+      let envKeyId: string | null = null;
+      if (envKey !== undefined) {
+        const hash = hashToken(envKey);
+        const existing = this.keys.getByName(ENV_ADMIN_KEY_NAME);
+        const clash = this.keys.findHashed(hash);
+        if (clash && clash.key.name !== ENV_ADMIN_KEY_NAME) {
+          throw new LabrigError("conflict", `LABRIG_ADMIN_KEY has the same value as the API key '${clash.key.name}'. Use a value of its own (openssl rand -base64 32).`);
+        }
+        if (existing) {
+          this.keys.setHashAndRole(existing.id, hash, "admin");
+          envKeyId = existing.id;
+        } else {
+          envKeyId = `key-${randomBytes(6).toString("hex")}`;
+          this.keys.insert({ id: envKeyId, name: ENV_ADMIN_KEY_NAME, role: "admin", keyHash: hash, createdAt: nowIso() });
+        }
+      }
+      if (this.keys.countRole("admin") > 0) return { generated: null, envKeyId };
+      let name = INITIAL_ADMIN_KEY_NAME;
+      for (let n = 2; this.keys.getByName(name); n++) name = `${INITIAL_ADMIN_KEY_NAME}-${n}`;
+      const key = generateApiKey();
+      const id = `key-${randomBytes(6).toString("hex")}`;
+      const role: Role = "admin";
+      this.keys.insert({ id, name, role, keyHash: hashToken(key), createdAt: nowIso() });
+      return { generated: { id, name, role, key }, envKeyId };
+    });
+  }
+}

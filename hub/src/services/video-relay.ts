@@ -1,0 +1,125 @@
+import { OkAckSchema, type StreamChunk } from "@labrig/shared";
+import type { Logger } from "../logger.js";
+import type { AgentConnections } from "../realtime/agent-connections.js";
+
+export type StreamListener = (chunk: StreamChunk) => void;
+
+interface Subscriber {
+  fn: StreamListener;
+  /** A subscriber joining mid-stream gets nothing until the next keyframe: deltas without one do not decode. */
+  waitingForKey: boolean;
+}
+
+interface Stream {
+  host: string;
+  device: string;
+  resource: string;
+  subscribers: Set<Subscriber>;
+  /** The last keyframe, for a still picture at once when someone starts watching. */
+  lastKey: StreamChunk | null;
+}
+
+const key = (host: string, device: string, resource: string): string => `${host}\u0000${device}\u0000${resource}`;
+
+/**
+ * In-memory fan-out of live video from agents to watchers (the dashboard). The agent streams
+ * only while somebody watches: the first subscriber sends `stream.start`, the last unsubscribe
+ * `stream.stop`, and a host that reconnects is asked again. Listeners are called synchronously
+ * and must not queue without bound themselves (socket.io volatile emits, for instance); the
+ * relay keeps only the latest keyframe per stream.
+ */
+export class VideoRelay {
+  private readonly streams = new Map<string, Stream>();
+  /** Streams an agent sends that nobody watches; told to stop once, then again at most every few seconds. */
+  private readonly strayStops = new Map<string, number>();
+
+  constructor(
+    private readonly connections: AgentConnections,
+    private readonly logger: Logger,
+    private readonly controlTimeoutMs = 5000,
+  ) {}
+
+  /** Starts watching a stream; returns the unsubscribe function. */
+  subscribe(host: string, device: string, resource: string, fn: StreamListener): () => void {
+    const k = key(host, device, resource);
+    let stream = this.streams.get(k);
+    if (!stream) {
+      stream = { host, device, resource, subscribers: new Set(), lastKey: null };
+      this.streams.set(k, stream);
+    }
+    const sub: Subscriber = { fn, waitingForKey: true };
+    stream.subscribers.add(sub);
+    if (stream.subscribers.size === 1) this.control(host, "stream.start", device, resource);
+    const s = stream;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      s.subscribers.delete(sub);
+      if (s.subscribers.size > 0 || this.streams.get(k) !== s) return;
+      this.streams.delete(k);
+      this.control(host, "stream.stop", device, resource);
+    };
+  }
+
+  /** Number of watchers of a stream. */
+  watchers(host: string, device: string, resource: string): number {
+    return this.streams.get(key(host, device, resource))?.subscribers.size ?? 0;
+  }
+
+  /** The most recent keyframe of a watched stream (null before the first one). */
+  latestKeyframe(host: string, device: string, resource: string): StreamChunk | null {
+    return this.streams.get(key(host, device, resource))?.lastKey ?? null;
+  }
+
+  /** A validated chunk from `host`'s agent. Returns false when nobody watches it (the agent is told to stop). */
+  handleChunk(host: string, chunk: StreamChunk): boolean {
+    const k = key(host, chunk.device, chunk.resource);
+    const stream = this.streams.get(k);
+    if (!stream) {
+      const last = this.strayStops.get(k) ?? 0;
+      if (Date.now() - last > 5000) {
+        this.strayStops.set(k, Date.now());
+        this.control(host, "stream.stop", chunk.device, chunk.resource);
+      }
+      return false;
+    }
+    if (chunk.type === "key") stream.lastKey = chunk;
+    for (const sub of stream.subscribers) {
+      if (sub.waitingForKey && chunk.type !== "key") continue;
+      sub.waitingForKey = false;
+      try {
+        sub.fn(chunk);
+      } catch (err) {
+        this.logger.error({ host, device: chunk.device, resource: chunk.resource, err: (err as Error).message }, "video watcher failed; it stays subscribed");
+      }
+    }
+    return true;
+  }
+
+  /** The host's agent (re)connected: ask it again for the streams people are watching. */
+  hostReady(host: string): void {
+    for (const s of this.streams.values()) {
+      if (s.host !== host) continue;
+      for (const sub of s.subscribers) sub.waitingForKey = true;
+      this.control(host, "stream.start", s.device, s.resource);
+    }
+  }
+
+  private control(host: string, event: "stream.start" | "stream.stop", device: string, resource: string): void {
+    const socket = this.connections.get(host);
+    if (!socket) {
+      this.logger.debug({ host, device, resource, event }, "host offline; stream request sent when it reconnects");
+      return;
+    }
+    socket
+      .timeout(this.controlTimeoutMs)
+      .emitWithAck(event, { device, resource })
+      .then((ack: unknown) => {
+        const parsed = OkAckSchema.safeParse(ack);
+        if (!parsed.success) this.logger.warn({ host, device, resource, event }, "agent answered a stream request in an unexpected shape");
+        else if (!parsed.data.ok) this.logger.warn({ host, device, resource, event, error_code: parsed.data.error.error_code, message: parsed.data.error.message }, "agent refused a stream request");
+      })
+      .catch((err: unknown) => this.logger.warn({ host, device, resource, event, err: (err as Error).message }, "agent did not answer a stream request"));
+  }
+}

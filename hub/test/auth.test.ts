@@ -1,0 +1,221 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DASHBOARD_NAMESPACE, SOCKET_EVENTS, type Role } from "@labrig/shared";
+import express from "express";
+import { SignJWT, exportSPKI, generateKeyPair } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assertRoutesDeclared } from "../src/api/route-inventory.js";
+import { ROUTES, accessOf, allows, routeKey, type RouteSpec } from "../src/api/route-policy.js";
+import { TEST_ADMIN_KEY, cleanupTempDirs, connect, dashboardSocket, getJson, makeTempDir, postJson, startHub, stopAll, type JsonResponse, type RunningHub } from "./helpers.js";
+
+const HS_SECRET = "hs256-test-secret-that-is-long-enough-0123456789";
+const ISSUER = "https://idp.test";
+
+interface Credential {
+  name: string;
+  token: string | null;
+  /** The role it grants, or null when it must be refused with 401. */
+  role: Role | null;
+}
+
+let hub: RunningHub;
+const credentials: Credential[] = [];
+
+async function hsJwt(claims: Record<string, unknown>, exp: number | string = "10m"): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setSubject("alice").setIssuedAt().setExpirationTime(exp).sign(new TextEncoder().encode(HS_SECRET));
+}
+
+beforeAll(async () => {
+  const dir = makeTempDir();
+  const { publicKey, privateKey } = await generateKeyPair("RS256");
+  const pemPath = join(dir, "jwt-public.pem");
+  writeFileSync(pemPath, await exportSPKI(publicKey));
+  hub = await startHub({
+    dataDir: join(dir, "data"),
+    // This test sends hundreds of bad credentials on purpose; the limiter has its own test.
+    env: { JWT_SECRET: HS_SECRET, JWT_PUBLIC_KEY_FILE: pemPath, LABRIG_AUTH_FAIL_LIMIT: "1000000" },
+  });
+  const key = async (role: Role): Promise<string> => {
+    const res = await postJson(`${hub.url}/api/keys`, { name: `${role}-key`, role });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    return res.body.key as string;
+  };
+  const rs = await new SignJWT({ role: "viewer" }).setProtectedHeader({ alg: "RS256" }).setSubject("bob").setIssuer(ISSUER).setExpirationTime("10m").sign(privateKey);
+  credentials.push(
+    { name: "no credentials", token: null, role: null },
+    { name: "a bad key", token: "lrk_this-key-was-never-issued-by-the-hub-000000", role: null },
+    { name: "an expired JWT", token: await hsJwt({ role: "admin" }, Math.floor(Date.now() / 1000) - 3600), role: null },
+    { name: "a JWT signed with another secret", token: await new SignJWT({ role: "admin" }).setProtectedHeader({ alg: "HS256" }).setSubject("eve").setExpirationTime("10m").sign(new TextEncoder().encode("x".repeat(40))), role: null },
+    { name: "a viewer key", token: await key("viewer"), role: "viewer" },
+    { name: "an operator key", token: await key("operator"), role: "operator" },
+    { name: "an admin key", token: await key("admin"), role: "admin" },
+    { name: "an HS256 JWT with role operator", token: await hsJwt({ role: "operator" }), role: "operator" },
+    { name: "an RS256 JWT with role viewer", token: rs, role: "viewer" },
+  );
+});
+
+afterAll(async () => {
+  await stopAll();
+  cleanupTempDirs();
+});
+
+/** A concrete URL for a route; parameters name things that do not exist, so allowed calls change nothing. */
+function concretePath(route: RouteSpec): string {
+  return route.path.replace(/:([A-Za-z0-9_]+)/g, (_m, name: string) => (name === "host" ? "ghost" : name === "device" ? "nope" : "does-not-exist"));
+}
+
+function call(route: RouteSpec, token: string | null): Promise<JsonResponse> {
+  const url = `${hub.url}${concretePath(route)}`;
+  const method = route.method.toUpperCase();
+  return getJson(url, method === "GET" ? { auth: token } : { method, headers: { "content-type": "application/json" }, body: "{}", auth: token });
+}
+
+function expectEnvelope(res: JsonResponse, status: number, code: string, context: string): void {
+  expect(res.status, `${context}: ${res.text}`).toBe(status);
+  expect(res.body.error_code, context).toBe(code);
+  expect(typeof res.body.message, context).toBe("string");
+  expect(res.body.request_id, context).toBe(res.headers.get("x-request-id"));
+}
+
+describe("the route table", () => {
+  it("covers every route the express app serves", () => {
+    const served = hub.hub.routes();
+    expect(served.length).toBeGreaterThan(5);
+    const declared = new Set(ROUTES.map((r) => routeKey(r.method, r.path)));
+    const missing = served.filter((r) => !declared.has(routeKey(r.method, r.path)));
+    expect(missing).toEqual([]);
+  });
+
+  it("an app with a route missing from the table is refused at creation", () => {
+    const app = express();
+    const router = express.Router();
+    router.get("/secret", (_req, res) => res.json({}));
+    app.use("/api", router);
+    expect(() => assertRoutesDeclared(app)).toThrow(/route-policy\.ts.*GET \/api\/secret/);
+  });
+
+  it("follows the policy: GET viewer, writes operator, admin for keys, host enrolment and health overrides", () => {
+    const admin = ROUTES.filter((r) => accessOf(r) === "admin").map((r) => routeKey(r.method, r.path));
+    expect(admin.sort()).toEqual(
+      [
+        "GET /api/keys",
+        "POST /api/keys",
+        "DELETE /api/keys/:",
+        "POST /api/hosts",
+        "DELETE /api/hosts/:",
+        "POST /api/hosts/:/token",
+        "DELETE /api/hosts/:/token",
+        "PUT /api/hosts/:/devices/:/health",
+      ].sort(),
+    );
+    for (const r of ROUTES.filter((x) => x.access === undefined)) expect(accessOf(r)).toBe(r.method === "get" ? "viewer" : "operator");
+  });
+});
+
+describe("every route × every credential", () => {
+  for (const route of ROUTES) {
+    it(`${route.method.toUpperCase()} ${route.path}`, async () => {
+      const access = accessOf(route);
+      for (const cred of credentials) {
+        const res = await call(route, cred.token);
+        const context = `${route.method.toUpperCase()} ${route.path} with ${cred.name}`;
+        if (access === "public") {
+          expect([401, 403], context).not.toContain(res.status);
+        } else if (cred.role === null) {
+          expectEnvelope(res, 401, "unauthorized", context);
+          expect(res.headers.get("www-authenticate"), context).toMatch(/^Bearer/);
+        } else if (!allows(cred.role, access)) {
+          expectEnvelope(res, 403, "forbidden", context);
+          expect(res.body.message, context).toContain(`needs the ${access} role`);
+        } else {
+          expect([401, 403, 429], `${context}: ${res.text}`).not.toContain(res.status);
+        }
+      }
+    });
+  }
+
+  it("an expired JWT is refused with a message that says so", async () => {
+    const expired = credentials.find((c) => c.name === "an expired JWT");
+    const res = await getJson(`${hub.url}/api/hosts`, { auth: expired?.token ?? null });
+    expectEnvelope(res, 401, "unauthorized", "expired");
+    expect(res.body.message).toContain("expired");
+  });
+
+  it("a valid JWT without a labrig role is forbidden, naming the claim", async () => {
+    const res = await getJson(`${hub.url}/api/hosts`, { auth: await hsJwt({ groups: ["staff"] }) });
+    expectEnvelope(res, 403, "forbidden", "no role");
+    expect(res.body.message).toContain("'role'");
+  });
+
+  it("unknown routes: 401 for anonymous callers, 404 for any authenticated one", async () => {
+    const viewer = credentials.find((c) => c.role === "viewer")?.token ?? null;
+    for (const method of ["GET", "POST", "DELETE"]) {
+      expectEnvelope(await getJson(`${hub.url}/api/nope`, { method, auth: null }), 401, "unauthorized", `${method} anonymous`);
+      expectEnvelope(await getJson(`${hub.url}/api/nope`, { method, auth: viewer }), 404, "not_found", `${method} viewer`);
+      expectEnvelope(await getJson(`${hub.url}/nope`, { method, auth: viewer }), 404, "not_found", `${method} viewer outside /api`);
+    }
+  });
+
+  it("the policy cannot be dodged by case or a trailing slash", async () => {
+    const viewer = credentials.find((c) => c.role === "viewer")?.token ?? null;
+    for (const path of ["/API/KEYS", "/api/keys/", "/api/Keys"]) {
+      const anon = await getJson(`${hub.url}${path}`, { auth: null });
+      expect(anon.status, path).toBe(401);
+      const res = await getJson(`${hub.url}${path}`, { auth: viewer });
+      expect(res.status, path).toBe(403);
+    }
+  });
+
+  it("HEAD follows GET's policy", async () => {
+    expect((await getJson(`${hub.url}/api/hosts`, { method: "HEAD", auth: null })).status).toBe(401);
+    expect((await getJson(`${hub.url}/api/hosts`, { method: "HEAD", auth: credentials.find((c) => c.role === "viewer")?.token ?? null })).status).toBe(200);
+  });
+
+  it("tokens in the query string are not accepted on REST", async () => {
+    const res = await getJson(`${hub.url}/api/hosts?token=${TEST_ADMIN_KEY}`, { auth: null });
+    expect(res.status).toBe(401);
+  });
+});
+
+/** A valid payload for every event a dashboard may send; a new one must be added here. */
+const DASHBOARD_SAMPLES: Record<string, unknown> = { subscribe: { topics: ["host.state"] } };
+
+describe("/dashboard × every credential", () => {
+  const clientEvents = Object.entries(SOCKET_EVENTS).filter(([, ev]) => ev.namespace === DASHBOARD_NAMESPACE && ev.direction === "dashboard→hub");
+
+  it("has a sample for every dashboard → hub event", () => {
+    expect(clientEvents.map(([name]) => name).sort()).toEqual(Object.keys(DASHBOARD_SAMPLES).sort());
+  });
+
+  it("refuses bad credentials at the handshake and lets every role connect and send every event", async () => {
+    for (const cred of credentials) {
+      const socket = dashboardSocket(hub.url, { auth: cred.token === null ? {} : { token: cred.token } });
+      const outcome = await connect(socket).then(
+        () => null,
+        (e: unknown) => e as Error & { data?: { error_code: string } },
+      );
+      if (cred.role === null) {
+        expect(outcome?.data?.error_code, cred.name).toBe("unauthorized");
+        continue;
+      }
+      expect(outcome, cred.name).toBeNull();
+      for (const [event] of clientEvents) {
+        const ack = (await socket.timeout(3000).emitWithAck(event, DASHBOARD_SAMPLES[event])) as { ok: boolean };
+        expect(ack.ok, `${event} with ${cred.name}`).toBe(true);
+      }
+      socket.disconnect();
+    }
+  });
+
+  it("accepts the credential as ?token= and as an Authorization header too", async () => {
+    await connect(dashboardSocket(hub.url, { query: { token: TEST_ADMIN_KEY } }));
+    await connect(dashboardSocket(hub.url, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } }));
+  });
+
+  it("refuses an invalid subscribe with validation_failed", async () => {
+    const socket = dashboardSocket(hub.url, { auth: { token: TEST_ADMIN_KEY } });
+    await connect(socket);
+    const ack = (await socket.timeout(3000).emitWithAck("subscribe", { topics: ["everything"] })) as { ok: boolean; error?: { error_code: string } };
+    expect(ack).toMatchObject({ ok: false, error: { error_code: "validation_failed" } });
+  });
+});

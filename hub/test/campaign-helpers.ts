@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createAgent, createLogger, findSocat, parseConfig, type Agent } from "@labrig/host-agent";
+import { addHost, getJson, waitFor, type JsonResponse, type RunningHub } from "./helpers.js";
+
+// Real agents (createAgent) in this process, each with one device: a simulated board on a socat
+// PTY (`sim`), or a device with only an in-memory GPIO line (`gpio`) for tests that need no console.
+
+const agents: Agent[] = [];
+const dirs: string[] = [];
+
+export async function stopAgents(): Promise<void> {
+  for (const a of agents.splice(0)) await a.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+export function requireSocat(): void {
+  if (findSocat() === null) throw new Error("socat is needed for the simulated rig: sudo apt-get install socat");
+}
+
+export async function startAgent(hub: RunningHub, host: string, kind: "sim" | "gpio", labels: Record<string, string> = { board: "sim" }): Promise<Agent> {
+  const token = await addHost(hub.dataDir, host);
+  const dir = mkdtempSync(join(tmpdir(), `labrig-campaign-${host}-`));
+  dirs.push(dir);
+  const device =
+    kind === "sim"
+      ? {
+          id: "dut1",
+          labels,
+          simulated: true,
+          resources: [
+            { name: "console", kind: "serial", path: "./dut1-console", baud_rate: 115200 },
+            { name: "power", kind: "power", line: 17, cycle_off_ms: 50 },
+            { name: "reset", kind: "gpio", line: 27, direction: "out", active_low: true },
+          ],
+        }
+      : { id: "dut1", labels, resources: [{ name: "relay", kind: "gpio", line: 5, direction: "out" }] };
+  const config = parseConfig({ host, hub: { url: hub.url, token }, data_dir: "./data", gpio: { driver: "memory" }, devices: [device] }, { baseDir: dir });
+  const agent = createAgent(config, createLogger("silent"), { sim: { bootMs: 150 } });
+  agents.push(agent);
+  await agent.start();
+  await waitFor(async () => (await getJson(`${hub.url}/api/hosts/${host}`)).body.state === "online", 10_000);
+  return agent;
+}
+
+export function api(hub: RunningHub, method: string, path: string, body?: unknown): Promise<JsonResponse> {
+  return getJson(`${hub.url}${path}`, {
+    method,
+    ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+  });
+}
+
+export interface RunBody {
+  id: string;
+  status: string;
+  reason: string | null;
+  counts: Record<string, number>;
+  tests: Array<{
+    id: string;
+    name: string;
+    attempt: number;
+    final: boolean;
+    status: string;
+    message: string | null;
+    host: string | null;
+    device: string | null;
+    started_at: string | null;
+    finished_at: string | null;
+    steps: Array<{ name: string; phase: string; status: string; message: string | null; action_ids: string[]; result: Record<string, unknown> | null; artifacts: Array<{ name: string; kind: string; bytes: number; deleted: boolean }> }>;
+  }>;
+}
+
+const FINISHED = ["passed", "failed", "error", "canceled", "interrupted", "skipped"];
+
+export async function waitRun(hub: RunningHub, id: string, timeoutMs = 30_000): Promise<RunBody> {
+  return waitFor(async () => {
+    const run = (await api(hub, "GET", `/api/runs/${id}`)).body as unknown as RunBody;
+    return FINISHED.includes(run.status) ? run : null;
+  }, timeoutMs, 100);
+}
+
+export async function createTestCase(hub: RunningHub, body: Record<string, unknown>): Promise<string> {
+  const res = await api(hub, "POST", "/api/testcases", body);
+  if (res.status !== 201) throw new Error(`test case not created: ${res.text}`);
+  return res.body.id as string;
+}
+
+export async function createCampaign(hub: RunningHub, body: Record<string, unknown>): Promise<string> {
+  const res = await api(hub, "POST", "/api/campaigns", body);
+  if (res.status !== 201) throw new Error(`campaign not created: ${res.text}`);
+  return res.body.id as string;
+}
+
+/** Steps that bring a simulated board from power-on to its shell. */
+export const LOGIN = [
+  { name: "boot", action: "power.cycle", params: { off_ms: 50 } },
+  { name: "login_prompt", action: "serial.expect", params: { pattern: "login: ", timeout_ms: 5000, flush: false } },
+  { name: "user", action: "serial.write", params: { data: "root\n" } },
+  { name: "password_prompt", action: "serial.expect", params: { pattern: "Password: ", timeout_ms: 3000 } },
+  { name: "password", action: "serial.write", params: { data: "labrig\n" } },
+  { name: "shell", action: "serial.expect", params: { pattern: "# ", timeout_ms: 3000 } },
+];

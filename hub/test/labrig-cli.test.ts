@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { XMLParser } from "fast-xml-parser";
+import { afterEach, describe, expect, it } from "vitest";
+import { api, createCampaign, createTestCase, startAgent, stopAgents, type RunBody } from "./campaign-helpers.js";
+import { TEST_ADMIN_KEY, cleanupTempDirs, makeTempDir, startHub, stopAll, testEnv, waitFor, type RunningHub } from "./helpers.js";
+
+const LABRIG = resolve(import.meta.dirname, "..", "dist", "cli", "labrig.js");
+const HUB_CLI = resolve(import.meta.dirname, "..", "dist", "cli.js");
+
+const children: ChildProcess[] = [];
+
+afterEach(async () => {
+  await stopAgents();
+  for (const c of children.splice(0)) {
+    if (c.exitCode === null && c.signalCode === null) {
+      c.kill("SIGKILL");
+      await new Promise((r) => c.once("exit", r));
+    }
+  }
+  await stopAll();
+  cleanupTempDirs();
+});
+
+function labrig(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [LABRIG, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    children.push(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("exit", (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === "object" ? res(addr.port) : rej(new Error("no port"))));
+    });
+  });
+}
+
+describe("labrig run (CLI for CI)", () => {
+  it("waits for the run, writes the JUnit file, and exits 0 when it passed, 1 when it failed, 2 on usage and connection errors", async () => {
+    const hub = await startHub();
+    await startAgent(hub, "gp-1", "gpio");
+    const pass = await createTestCase(hub, { name: "passes", steps: [{ name: "w", action: "wait", params: { ms: 10 } }] });
+    const fail = await createTestCase(hub, { name: "fails", steps: [{ name: "w", action: "wait", params: { ms: 10 }, expect: { field: "waited_ms", op: "lt", value: 0 } }] });
+    await createCampaign(hub, { name: "ci-pass", testcases: [pass] });
+    const failId = await createCampaign(hub, { name: "ci-fail", testcases: [pass, fail] });
+    const env = { LABRIG_TOKEN: TEST_ADMIN_KEY };
+    const junit = join(makeTempDir(), "report.xml");
+
+    const ok = await labrig(["run", "ci-pass", "--wait", "--junit", junit, "--url", hub.url], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/run [0-9a-f-]{36} started/);
+    expect(ok.stdout).toContain("passes (attempt 1) on gp-1/dut1: passed");
+    expect(ok.stdout).toMatch(/run [0-9a-f-]{36} passed/);
+    const parsed = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "" }).parse(readFileSync(junit, "utf8")) as { testsuites: { testsuite: Record<string, string> } };
+    expect(parsed.testsuites.testsuite).toMatchObject({ name: "ci-pass", tests: "1", failures: "0" });
+
+    // By id, with the URL from the environment.
+    const bad = await labrig(["run", failId, "--junit", junit], { ...env, LABRIG_URL: hub.url });
+    expect(bad.code, bad.stderr).toBe(1);
+    expect(bad.stdout).toMatch(/fails \(attempt 1\) on gp-1\/dut1: failed - step w: expected waited_ms to be < 0/);
+    expect(readFileSync(junit, "utf8")).toContain('failures="1"');
+
+    const usage = await labrig(["run"], env);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("Usage: labrig run");
+    expect((await labrig(["run", "ci-pass", "--timeout", "soon"], env)).code).toBe(2);
+    const unknown = await labrig(["run", "no-such-campaign", "--url", hub.url], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("No campaign 'no-such-campaign'");
+    const noAuth = await labrig(["run", "ci-pass", "--url", hub.url], {});
+    expect(noAuth.code).toBe(2);
+    expect(noAuth.stderr).toContain("HTTP 401");
+    const refused = await labrig(["run", "ci-pass", "--url", `http://127.0.0.1:${await freePort()}`], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("cannot reach the hub");
+  }, 60_000);
+});
+
+describe("hub crash mid-run", () => {
+  it("a run left running by a hub process that was killed is interrupted at the next start, and its lease released", async () => {
+    const dataDir = makeTempDir();
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const env = { ...process.env, ...testEnv(dataDir, { PORT: String(port) }) };
+    const startProcess = async (): Promise<ChildProcess> => {
+      const child = spawn(process.execPath, [HUB_CLI, "serve"], { env, stdio: "ignore" });
+      children.push(child);
+      await waitFor(async () => (await fetch(`${url}/api/health`).catch(() => null))?.ok, 15_000, 100);
+      return child;
+    };
+    const first = await startProcess();
+    // Only url and dataDir are used by the helpers below; the hub itself is the child process.
+    const hub = { url, dataDir } as RunningHub;
+    await startAgent(hub, "gp-2", "gpio");
+    const tc = await createTestCase(hub, { name: "long", steps: [{ name: "long_wait", action: "wait", params: { ms: 60_000 } }] });
+    const c = await createCampaign(hub, { name: "crashy", testcases: [tc] });
+    const id = (await api(hub, "POST", `/api/campaigns/${c}/runs`)).body.id as string;
+    await waitFor(async () => ((await api(hub, "GET", `/api/runs/${id}`)).body as unknown as RunBody).tests[0]?.status === "running", 10_000, 50);
+    expect(((await api(hub, "GET", "/api/leases")).body.leases as unknown[]).length).toBe(1);
+
+    first.kill("SIGKILL");
+    await new Promise((r) => first.once("exit", r));
+    await stopAgents();
+    await startProcess();
+
+    const run = (await api(hub, "GET", `/api/runs/${id}`)).body as unknown as RunBody;
+    expect(run.status).toBe("interrupted");
+    expect(run.reason).toBe("hub restarted while the run was running");
+    expect(run.tests[0]).toMatchObject({ status: "error", message: "hub restarted while the run was running" });
+    expect((await api(hub, "GET", "/api/leases")).body.leases).toEqual([]);
+    const all = (await api(hub, "GET", "/api/leases?all=1")).body.leases as Array<{ owner: string; state: string }>;
+    expect(all.find((l) => l.owner === `run:${id}`)?.state).toBe("ended");
+  }, 60_000);
+});
