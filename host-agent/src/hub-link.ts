@@ -8,6 +8,7 @@ import {
   type ArtifactFetch,
   type StreamChunk,
   ActionRequestSchema,
+  FramePushAckSchema,
   HelloAckSchema,
   LabrigError,
   ResultAckSchema,
@@ -21,6 +22,7 @@ import {
   type DeviceDescription,
   type DeviceState,
   type Hello,
+  type FramePush,
 } from "@labrig/shared";
 import { io, type Socket } from "socket.io-client";
 import type { z } from "zod";
@@ -185,6 +187,20 @@ export class HubLink implements ConsoleSink, ResultTransport {
       return false;
     }
     return parsed.data.ok;
+  }
+
+  /**
+   * Pushes a frame with an instruction for the hub's planner (the `frame` event). Resolves with the
+   * plan's id once the hub accepted it; the plan itself is stored and broadcast by the hub.
+   */
+  async pushFrame(push: Omit<FramePush, "host">): Promise<string> {
+    const socket = this.socket;
+    if (!socket || !this.isReady()) throw new LabrigError("host_offline", "Not connected to the hub; the frame was not sent. Try again once the agent is online.");
+    const ack: unknown = await socket.timeout(this.options.resultAckTimeoutMs ?? 10_000).emitWithAck("frame", { ...push, host: this.options.host });
+    const parsed = FramePushAckSchema.safeParse(ack);
+    if (!parsed.success) throw new LabrigError("internal_error", `The hub answered the frame with an invalid ack: ${describeZodError(parsed.error)}`);
+    if (!parsed.data.ok) throw new LabrigError(parsed.data.error.error_code, parsed.data.error.message, { retryAfter: parsed.data.error.retry_after });
+    return parsed.data.plan_id;
   }
 
   /**

@@ -31,6 +31,25 @@ export interface HubConfig {
   security: SecurityConfig;
   /** Campaign runs: leases and artifact retention. */
   runs: RunsConfig;
+  /** Gemini planning; `apiKey` null means the planner is off and its endpoints answer planner_unavailable. */
+  planner: PlannerConfig;
+}
+
+/** Planner settings (GEMINI_*, PLANNER_*). The API key is a secret: configSummary shows only whether it is set. */
+export interface PlannerConfig {
+  apiKey: string | null;
+  model: string;
+  /** GEMINI_BASE_URL; null leaves the SDK's own choice (which honours GOOGLE_GEMINI_BASE_URL). */
+  baseUrl: string | null;
+  apiVersion: string;
+  timeoutMs: number;
+  retries: number;
+  retryBaseMs: number;
+  stream: boolean;
+  requestsPerDay: number;
+  tokensPerDay: number;
+  /** Longest edge of a frame sent to the model. */
+  maxEdge: number;
 }
 
 /** Campaign runner settings. */
@@ -113,6 +132,19 @@ const EnvSchema = z.object({
   LABRIG_ARTIFACT_MAX_BYTES: intFromEnv(0, Number.MAX_SAFE_INTEGER).default(5 * 1024 ** 3),
   LABRIG_RUN_LEASE_TTL_S: intFromEnv(5, 86_400).default(60),
   LABRIG_RUN_DEVICE_WAIT_MS: intFromEnv(0, 600_000).default(600_000),
+  GEMINI_API_KEY: z.string().trim().min(1).optional(),
+  // A current Flash model: fast and cheap enough to be asked once per step of a goal.
+  GEMINI_MODEL: z.string().trim().regex(/^[A-Za-z0-9._-]{1,100}$/, "must be a model name such as gemini-2.5-flash").default("gemini-2.5-flash"),
+  GEMINI_BASE_URL: z.url("must be a URL such as http://127.0.0.1:9000").optional(),
+  // Pinned: the SDK's default API version changes between majors (v1beta in 2.x, v1 in 3.x).
+  GEMINI_API_VERSION: z.string().trim().regex(/^v\d+(alpha|beta)?\d*$/, "must be an API version such as v1beta").default("v1beta"),
+  GEMINI_TIMEOUT_MS: intFromEnv(100, 600_000).default(30_000),
+  GEMINI_RETRIES: intFromEnv(0, 10).default(2),
+  GEMINI_RETRY_BASE_MS: intFromEnv(1, 60_000).default(1000),
+  GEMINI_STREAM: z.enum(["true", "false"]).transform((v) => v === "true").default(true),
+  GEMINI_DAILY_REQUESTS: intFromEnv(1, 10_000_000).default(1000),
+  GEMINI_DAILY_TOKENS: intFromEnv(1, 10_000_000_000).default(2_000_000),
+  PLANNER_MAX_EDGE: intFromEnv(64, 4096).default(768),
 });
 
 /**
@@ -164,6 +196,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       leaseTtlS: e.LABRIG_RUN_LEASE_TTL_S,
       deviceWaitMs: e.LABRIG_RUN_DEVICE_WAIT_MS,
     },
+    planner: {
+      apiKey: e.GEMINI_API_KEY ?? null,
+      model: e.GEMINI_MODEL,
+      baseUrl: e.GEMINI_BASE_URL ?? null,
+      apiVersion: e.GEMINI_API_VERSION,
+      timeoutMs: e.GEMINI_TIMEOUT_MS,
+      retries: e.GEMINI_RETRIES,
+      retryBaseMs: e.GEMINI_RETRY_BASE_MS,
+      stream: e.GEMINI_STREAM,
+      requestsPerDay: e.GEMINI_DAILY_REQUESTS,
+      tokensPerDay: e.GEMINI_DAILY_TOKENS,
+      maxEdge: e.PLANNER_MAX_EDGE,
+    },
   };
 }
 
@@ -193,5 +238,15 @@ export function configSummary(config: HubConfig): Record<string, unknown> {
     artifact_max_bytes: config.runs.artifactMaxBytes,
     run_lease_ttl_s: config.runs.leaseTtlS,
     run_device_wait_ms: config.runs.deviceWaitMs,
+    gemini_api_key: config.planner.apiKey === null ? "unset (planner off)" : "set",
+    gemini_model: config.planner.model,
+    gemini_base_url: config.planner.baseUrl ?? "SDK default",
+    gemini_api_version: config.planner.apiVersion,
+    gemini_timeout_ms: config.planner.timeoutMs,
+    gemini_retries: config.planner.retries,
+    gemini_stream: config.planner.stream,
+    gemini_daily_requests: config.planner.requestsPerDay,
+    gemini_daily_tokens: config.planner.tokensPerDay,
+    planner_max_edge: config.planner.maxEdge,
   };
 }

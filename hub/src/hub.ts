@@ -31,7 +31,13 @@ import { PresenceRegistry } from "./services/registry.js";
 import { HostTokens } from "./services/tokens.js";
 import { HUB_VERSION } from "./version.js";
 import { createCampaigns, type CampaignService, type GoalRunner } from "./services/campaigns/index.js";
+import { PlansRepository } from "./repositories/plans.js";
+import { PlannerFleetBridge } from "./services/planner/fleet-bridge.js";
+import { GeminiModel } from "./services/planner/gemini-model.js";
+import { PlannerGoalRunner } from "./services/planner/goal-runner.js";
+import { Planner } from "./services/planner/planner.js";
 import { nowIso } from "@labrig/shared";
+import { join } from "node:path";
 
 export interface HubAddress {
   url: string;
@@ -113,8 +119,32 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       // The dashboard topic carries ActionRecordSchema, whose host/device are required: actions that never reached a device are not announced.
       if (record.host !== null && record.device !== null) bus.emit("action.finished", { ...record, host: record.host, device: record.device });
     });
+    // Gemini planning: off (planner_unavailable) without GEMINI_API_KEY; snapshots and actions go through the dispatcher.
+    const plans = new PlansRepository(db);
+    const plannerLog = logger.child({ component: "planner" });
+    const p = config.planner;
+    const model =
+      p.apiKey === null
+        ? null
+        : new GeminiModel(
+            { apiKey: p.apiKey, model: p.model, baseUrl: p.baseUrl ?? undefined, apiVersion: p.apiVersion, timeoutMs: p.timeoutMs, retries: p.retries, retryBaseMs: p.retryBaseMs, stream: p.stream },
+            plannerLog,
+          );
+    const bridge = new PlannerFleetBridge(dispatcher, agentArtifacts, plannerLog);
+    const planner = new Planner({
+      model,
+      plans,
+      devices,
+      consoles,
+      frames: bridge,
+      runner: bridge,
+      publish: (event, payload) => bus.emit(event, payload),
+      settings: { maxEdge: p.maxEdge, requestsPerDay: p.requestsPerDay, tokensPerDay: p.tokensPerDay, framesDir: join(config.dataDir, "plans"), partialIntervalMs: 100 },
+      logger: plannerLog,
+    });
+    const goals = options.goals ?? (planner.available ? new PlannerGoalRunner(planner, plannerLog) : null);
     // Test cases, campaigns and runs: runner, cron scheduler and artifact retention over the dispatcher and leases.
-    const campaigns = createCampaigns({ db, config, dispatcher, leases, leaseBook, fleet, actions, consoles, agentArtifacts, bus, goals: options.goals ?? null, logger });
+    const campaigns = createCampaigns({ db, config, dispatcher, leases, leaseBook, fleet, actions, consoles, agentArtifacts, bus, goals, logger });
     // The app exists before the /agent namespace; it reaches it through this link once started.
     const agentLinks = { disconnect: (hostId: string, reason: string): boolean => running?.agents.disconnectHost(hostId, reason) ?? false };
     const app = createApp({
@@ -139,6 +169,8 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       agentLinks,
       agentArtifacts,
       campaigns,
+      planner,
+      plans,
     });
     const http = createServer(app);
     // maxHttpBufferSize fits the largest console chunk the protocol allows. CORS only matters for browsers
@@ -163,6 +195,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       logger: logger.child({ component: "agent-namespace" }),
       video,
+      ...(planner.available ? { frames: planner } : {}),
     });
 
     const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, logger: logger.child({ component: "dashboard-namespace" }) });

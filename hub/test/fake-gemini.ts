@@ -19,7 +19,7 @@ export interface GeminiRequest {
 
 /** What the fake answers: the model's text (split into SSE chunks when streaming), an HTTP error, or silence. */
 export type GeminiReply =
-  | { text: string; inputTokens?: number; outputTokens?: number; chunks?: number; delayMs?: number }
+  | { text: string; inputTokens?: number; outputTokens?: number; chunks?: number; delayMs?: number; chunkDelayMs?: number }
   | { status: number; error: string }
   | { hang: true };
 
@@ -109,7 +109,7 @@ export class FakeGemini {
     for (let i = 0; i < n; i++) {
       const piece = reply.text.slice(i * size, (i + 1) * size);
       res.write(`data: ${JSON.stringify(response(piece, i === n - 1))}\r\n\r\n`);
-      await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, reply.chunkDelayMs ?? 5));
     }
     res.end();
   }

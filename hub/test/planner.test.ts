@@ -7,7 +7,7 @@ import { HubDatabase } from "../src/db/database.js";
 import { MIGRATIONS } from "../src/db/migrations.js";
 import { DevicesRepository } from "../src/repositories/devices.js";
 import { HostsRepository } from "../src/repositories/hosts.js";
-import { PLANS_MIGRATION_SQL, PlansRepository } from "../src/repositories/plans.js";
+import { PlansRepository } from "../src/repositories/plans.js";
 import { ConsoleBuffers } from "../src/services/console-buffers.js";
 import { GeminiModel, type GeminiSettings } from "../src/services/planner/gemini-model.js";
 import { Planner, type PlannedActionRunner } from "../src/services/planner/planner.js";
@@ -82,7 +82,7 @@ describe("planner with the real Gemini SDK against a local fake server", () => {
     ran.length = 0;
     fake = new FakeGemini();
     await fake.start();
-    database = new HubDatabase(join(dir, "labrig.db"), logger, [...MIGRATIONS, { version: 1000, name: "plans", sql: PLANS_MIGRATION_SQL }]);
+    database = new HubDatabase(join(dir, "labrig.db"), logger, MIGRATIONS);
     database.start();
     const hosts = new HostsRepository(database.db);
     hosts.insert({ id: "sim-1", name: "sim-1", labels: {}, tokenHash: "x", createdAt: new Date().toISOString() });

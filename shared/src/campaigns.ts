@@ -48,6 +48,8 @@ export const GoalParamsSchema = z
     success: z.string().min(1).max(2000),
     max_steps: z.number().int().min(1).max(100).default(10),
     max_errors: z.number().int().min(0).max(50).default(3),
+    /** Pause after each iteration's actions before the next snapshot, so the screen and console catch up. */
+    settle_ms: z.number().int().min(0).max(60_000).default(500),
     allow: z.array(ActionNameSchema).min(1).max(ACTION_NAMES.length),
   })
   .strict();

@@ -4,6 +4,7 @@ import { ErrorEnvelopeSchema } from "./errors.js";
 import { DeviceDescriptionSchema, HostStateSchema, IdSchema } from "./model.js";
 import { ActionRecordSchema } from "./records.js";
 import { RUN_EVENT_NAMES, RunEventSchema, type RunEvent } from "./campaigns.js";
+import { PlanRecordSchema, type PlanRecord } from "./plans.js";
 
 /** socket.io namespace agents connect to. Auth: `{ host, token }` in the handshake. */
 export const AGENT_NAMESPACE = "/agent";
@@ -182,7 +183,23 @@ export const HostStateEventSchema = z.object({
 export type HostStateEvent = z.infer<typeof HostStateEventSchema>;
 
 /** Topics a dashboard can subscribe to: the hub → dashboard event names. */
-export const DASHBOARD_TOPICS = ["host.state", "action.finished", ...RUN_EVENT_NAMES] as const;
+/** hub → dashboard: the planner began a plan (subscribe to its id for the model's partial text). */
+export const PlanStartedEventSchema = z.object({
+  id: z.string(),
+  host: IdSchema,
+  device: IdSchema,
+  instruction: z.string(),
+  goal: z.string().nullable(),
+});
+export type PlanStartedEvent = z.infer<typeof PlanStartedEventSchema>;
+
+/** hub → dashboard, only to sockets subscribed to this plan: the model's answer so far, while it streams. */
+export const PlanPartialEventSchema = z.object({ id: z.string(), text: z.string() });
+export type PlanPartialEvent = z.infer<typeof PlanPartialEventSchema>;
+
+export const PLAN_EVENT_NAMES = ["plan.started", "plan.partial", "plan.finished"] as const;
+
+export const DASHBOARD_TOPICS = ["host.state", "action.finished", ...RUN_EVENT_NAMES, ...PLAN_EVENT_NAMES] as const;
 export const DashboardTopicSchema = z.enum(DASHBOARD_TOPICS);
 export type DashboardTopic = z.infer<typeof DashboardTopicSchema>;
 
@@ -195,12 +212,17 @@ export interface DashboardEventMap {
   "test.finished": RunEvent;
   "step.finished": RunEvent;
   "run.finished": RunEvent;
+  "plan.started": PlanStartedEvent;
+  "plan.partial": PlanPartialEvent;
+  "plan.finished": PlanRecord;
 }
 
 /** dashboard → hub: receive only these topics from now on (a new socket receives all of them). */
 export const SubscribeSchema = z
   .object({
     topics: z.array(DashboardTopicSchema).max(DASHBOARD_TOPICS.length),
+    /** Plans whose partial text this socket wants (plan.partial goes only to a plan's subscribers). */
+    plans: z.array(z.uuid()).max(32).optional(),
   })
   .strict();
 export type Subscribe = z.infer<typeof SubscribeSchema>;
@@ -211,6 +233,30 @@ export const SubscribeAckSchema = z.union([
   z.object({ ok: z.literal(false), error: ErrorEnvelopeSchema }),
 ]);
 export type SubscribeAck = z.infer<typeof SubscribeAckSchema>;
+
+/** Largest JPEG an agent may push with a `frame` event. */
+export const FRAME_PUSH_MAX_BYTES = 900_000;
+
+/** agent → hub: a frame with an instruction; the hub plans (and runs the plan when `execute`) and broadcasts it like any plan. */
+export const FramePushSchema = z
+  .object({
+    host: IdSchema,
+    device: IdSchema,
+    resource: IdSchema.optional(),
+    instruction: z.string().min(1).max(4000),
+    execute: z.boolean().default(false),
+    allow: z.array(ActionNameSchema).min(1).optional(),
+    jpeg: BinarySchema.refine((d) => d.byteLength <= FRAME_PUSH_MAX_BYTES, `must be at most ${FRAME_PUSH_MAX_BYTES} bytes`),
+  })
+  .strict();
+export type FramePush = z.infer<typeof FramePushSchema>;
+
+/** hub → agent, the ack of `frame`: the plan's id once it is accepted (planning goes on after the ack). */
+export const FramePushAckSchema = z.union([
+  z.object({ ok: z.literal(true), plan_id: z.string() }),
+  z.object({ ok: z.literal(false), error: ErrorEnvelopeSchema }),
+]);
+export type FramePushAck = z.infer<typeof FramePushAckSchema>;
 
 /** Every socket event with its direction, for docs and JSON Schema export. */
 export const SOCKET_EVENTS = {
@@ -235,5 +281,9 @@ export const SOCKET_EVENTS = {
   "test.finished": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: RunEventSchema, ack: null },
   "step.finished": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: RunEventSchema, ack: null },
   "run.finished": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: RunEventSchema, ack: null },
+  "plan.started": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: PlanStartedEventSchema, ack: null },
+  "plan.partial": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: PlanPartialEventSchema, ack: null },
+  "plan.finished": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: PlanRecordSchema, ack: null },
+  frame: { namespace: AGENT_NAMESPACE, direction: "agent→hub", schema: FramePushSchema, ack: FramePushAckSchema },
 } as const;
 export type SocketEventName = keyof typeof SOCKET_EVENTS;

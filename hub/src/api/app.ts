@@ -29,6 +29,9 @@ import { hostsRouter } from "./routes/hosts.js";
 import { keysRouter } from "./routes/keys.js";
 import { leasesRouter } from "./routes/leases.js";
 import { campaignsRouter } from "./routes/campaigns.js";
+import { plansRouter } from "./routes/plans.js";
+import type { Planner } from "../services/planner/planner.js";
+import type { PlansRepository } from "../repositories/plans.js";
 import { systemRouter } from "./routes/system.js";
 import { corsPolicy, securityHeaders } from "./security.js";
 import type { LiveStateOf } from "./views.js";
@@ -55,6 +58,8 @@ export interface AppDeps {
   agentLinks: AgentLinks;
   agentArtifacts: AgentArtifacts;
   campaigns: CampaignService;
+  planner: Planner;
+  plans: PlansRepository;
 }
 
 /**
@@ -85,6 +90,7 @@ export function createApp(deps: AppDeps): Express {
   api.use(actionsRouter(deps));
   api.use(leasesRouter(deps));
   api.use(campaignsRouter(deps));
+  api.use(plansRouter({ planner: deps.planner, plans: deps.plans, dataDir: deps.config.dataDir }));
   app.use("/api", api);
 
   app.use(notFound);

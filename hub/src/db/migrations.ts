@@ -149,6 +149,40 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 4,
+    name: "planner plans",
+    // One row per plan: the model's answer, tokens and latency, and the actions that ran (the frame is a file).
+    sql: `
+      CREATE TABLE plans (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        host_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        resource TEXT,
+        instruction TEXT NOT NULL,
+        observation TEXT NOT NULL DEFAULT '',
+        reasoning TEXT NOT NULL DEFAULT '',
+        actions_json TEXT NOT NULL DEFAULT '[]',
+        done INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        latency_ms REAL NOT NULL DEFAULT 0,
+        model TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        frame_json TEXT,
+        prompt TEXT NOT NULL DEFAULT '',
+        answer TEXT NOT NULL DEFAULT '',
+        error_json TEXT,
+        executed_json TEXT,
+        goal_id TEXT,
+        created_at TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX plans_host_created ON plans (host_id, created_at DESC);
+      CREATE INDEX plans_created ON plans (created_at);
+      CREATE INDEX plans_goal ON plans (goal_id);
+    `,
+  },
+  {
     version: 5,
     name: "test cases, campaigns, runs, run artifacts",
     // Runs keep a snapshot of their test cases (spec_json) so editing or deleting a test case never

@@ -4,6 +4,7 @@ import {
   ActionStartedSchema,
   ConsoleOutputSchema,
   DeviceStateSchema,
+  FramePushSchema,
   HeartbeatSchema,
   HelloSchema,
   StreamChunkSchema,
@@ -12,6 +13,7 @@ import {
   makeEnvelope,
   toLabrigError,
   type ErrorEnvelope,
+  type FramePush,
   type HelloAck,
 } from "@labrig/shared";
 import type { Namespace, Server, Socket } from "socket.io";
@@ -42,6 +44,8 @@ export interface AgentNamespaceDeps {
   logger: Logger;
   /** Live video fan-out; without it `stream.chunk` is acknowledged and dropped. */
   video?: VideoRelay;
+  /** Plans from frames agents push; returns the new plan's id (planning goes on in the background). */
+  frames?: { accept(host: string, push: FramePush): string };
 }
 
 /** What the hub knows about one authenticated agent socket. */
@@ -169,6 +173,19 @@ export class AgentNamespace {
       this.deps.video?.handleChunk(session.host, chunk);
       // Acked once relayed: the agent keeps at most a few chunks unacknowledged, so this paces it to the link.
       ack?.({ ok: true });
+    });
+    this.on(socket, log, "frame", (payload, ack) => {
+      const push = this.parse(FramePushSchema, "frame", payload, log, ack);
+      if (!push || !this.sameHost(session, push.host, "frame", log, ack)) return;
+      if (!this.deps.frames) {
+        ack?.({ ok: false, error: makeEnvelope("planner_unavailable", "This hub has no planner: set GEMINI_API_KEY on the hub and restart it.") });
+        return;
+      }
+      try {
+        ack?.({ ok: true, plan_id: this.deps.frames.accept(session.host, push) });
+      } catch (err) {
+        ack?.({ ok: false, error: toLabrigError(err).toEnvelope() });
+      }
     });
     socket.on("disconnect", (reason) => {
       const why = session.dropReason ?? reason;

@@ -57,6 +57,7 @@ function handshakeCredential(socket: Socket): string | null {
 }
 
 const room = (topic: DashboardTopic): string => `topic:${topic}`;
+const planRoom = (id: string): string => `plan:${id}`;
 
 type Ack = (response: unknown) => void;
 
@@ -96,7 +97,9 @@ export class DashboardNamespace {
 
   /** Sends an event to every dashboard subscribed to its topic. */
   publish<E extends DashboardTopic>(event: E, payload: DashboardEventMap[E]): void {
-    this.nsp?.to(room(event)).emit(event, payload);
+    // Partial model text is chatty: it goes only to the sockets watching that plan.
+    const target = event === "plan.partial" ? planRoom((payload as DashboardEventMap["plan.partial"]).id) : room(event);
+    this.nsp?.to(target).emit(event, payload);
   }
 
   /** Connected dashboards (for tests and system info). */
@@ -182,6 +185,9 @@ export class DashboardNamespace {
       if (wanted.has(topic)) void socket.join(room(topic));
       else void socket.leave(room(topic));
     }
+    const plans = new Set(parsed.data.plans ?? []);
+    for (const joined of socket.rooms) if (joined.startsWith("plan:") && !plans.has(joined.slice(5))) void socket.leave(joined);
+    for (const id of plans) void socket.join(planRoom(id));
     return { ok: true, topics: [...wanted] };
   }
 }

@@ -1,37 +1,6 @@
 import type { ErrorEnvelope, PlanRecord, PlanStatus, PlannedAction } from "@labrig/shared";
 import type { SqliteDb } from "../db/database.js";
 
-/** SQL for the `plans` table, created by its own migration (see PLANS_MIGRATION_SQL). */
-export const PLANS_MIGRATION_SQL = `
-CREATE TABLE plans (
-  id TEXT PRIMARY KEY,
-  status TEXT NOT NULL,
-  host_id TEXT NOT NULL,
-  device_id TEXT NOT NULL,
-  resource TEXT,
-  instruction TEXT NOT NULL,
-  observation TEXT NOT NULL DEFAULT '',
-  reasoning TEXT NOT NULL DEFAULT '',
-  actions_json TEXT NOT NULL DEFAULT '[]',
-  done INTEGER NOT NULL DEFAULT 0,
-  input_tokens INTEGER NOT NULL DEFAULT 0,
-  output_tokens INTEGER NOT NULL DEFAULT 0,
-  latency_ms REAL NOT NULL DEFAULT 0,
-  model TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 1,
-  frame_json TEXT,
-  prompt TEXT NOT NULL DEFAULT '',
-  answer TEXT NOT NULL DEFAULT '',
-  error_json TEXT,
-  executed_json TEXT,
-  goal_id TEXT,
-  created_at TEXT NOT NULL
-);
-CREATE INDEX plans_host_created ON plans (host_id, created_at DESC);
-CREATE INDEX plans_created ON plans (created_at);
-CREATE INDEX plans_goal ON plans (goal_id);
-`;
-
 interface PlanRow {
   id: string;
   status: PlanStatus;

@@ -8,7 +8,10 @@ import {
   nowIso,
   toLabrigError,
   type ActionName,
-  type ActionRecord,
+  type DashboardEventMap,
+  type ErrorEnvelope,
+  type FramePush,
+  type PlanRecord,
   type PlannedAction,
 } from "@labrig/shared";
 import type { Logger } from "../../logger.js";
@@ -23,15 +26,24 @@ import { SYSTEM_INSTRUCTION, buildPromptParts, type PlanContext } from "./prompt
 
 /** Takes the current frame of a device's video resource (a `capture.snapshot` on the agent, then the JPEG bytes). */
 export interface FrameGrabber {
-  grab(host: string, device: string, resource: string | null, requestedBy: string | null, signal?: AbortSignal): Promise<Buffer>;
+  grab(host: string, device: string, resource: string | null, options: RunOptions): Promise<Buffer>;
 }
+
+export interface RunOptions {
+  requestedBy: string | null;
+  leaseToken?: string | undefined;
+}
+
+/** What the planner needs to know of an action it ran: how it ended (the full record is kept in the plan). */
+export type RanAction = { status: string; error: ErrorEnvelope | null } & Record<string, unknown>;
 
 /** Runs one validated planned action on the device, as any other action is run. */
 export interface PlannedActionRunner {
-  run(host: string, device: string, action: PlannedAction, options: { requestedBy: string | null; leaseToken?: string | undefined }): Promise<ActionRecord>;
+  run(host: string, device: string, action: PlannedAction, options: RunOptions): Promise<RanAction>;
 }
 
-export type PlanPublisher = (event: "plan.started" | "plan.partial" | "plan.finished", payload: Record<string, unknown>) => void;
+export type PlanEventName = "plan.started" | "plan.partial" | "plan.finished";
+export type PlanPublisher = <E extends PlanEventName>(event: E, payload: DashboardEventMap[E]) => void;
 
 export interface PlannerSettings {
   /** Longest edge of the frame sent to the model. */
@@ -45,6 +57,8 @@ export interface PlannerSettings {
 }
 
 export interface PlanInput {
+  /** Chosen by the caller when it must hand the id out before planning ends (agent frame pushes). */
+  id?: string | undefined;
   instruction: string;
   host: string;
   device: string;
@@ -125,7 +139,7 @@ export class Planner {
 
     const started = performance.now();
     const plan: StoredPlan = {
-      id: randomUUID(),
+      id: input.id ?? randomUUID(),
       status: "planned",
       host: input.host,
       device: input.device,
@@ -222,7 +236,8 @@ export class Planner {
       plan.latency_ms = performance.now() - started;
       this.d.plans.save(plan);
 
-      if (input.execute && plan.actions.length > 0) {
+      // A goal that is reached needs no more actions, whatever else the model proposed.
+      if (input.execute && plan.actions.length > 0 && !(input.goal && plan.done)) {
         plan.executed = [];
         for (const action of plan.actions) {
           const record = await this.d.runner.run(input.host, input.device, action, { requestedBy: input.requestedBy, leaseToken: input.leaseToken });
@@ -249,10 +264,35 @@ export class Planner {
     }
   }
 
+  /**
+   * Plans from a frame an agent pushed: checks what can be checked at once (planner on, budget left),
+   * then plans in the background and returns the plan's id; the result is stored and broadcast.
+   */
+  accept(host: string, push: FramePush): string {
+    this.requireModel();
+    this.budget.check();
+    const id = randomUUID();
+    this.plan({
+      id,
+      instruction: push.instruction,
+      host,
+      device: push.device,
+      resource: push.resource,
+      execute: push.execute,
+      allow: push.allow,
+      requestedBy: `agent:${host}`,
+      frame: Buffer.from(push.jpeg),
+    }).catch((err: unknown) => {
+      // Already stored with its error and broadcast as plan.finished; the agent got the id in its ack.
+      this.d.logger.warn({ plan: id, host, err: toLabrigError(err).message }, "plan from a pushed frame failed");
+    });
+    return id;
+  }
+
   private async frameFor(input: PlanInput, resource: string | null, hasVideo: boolean) {
     if (input.frame) return scaleJpeg(input.frame, this.d.settings.maxEdge);
     if (!hasVideo) return null;
-    const jpeg = await this.d.frames.grab(input.host, input.device, resource, input.requestedBy, input.signal);
+    const jpeg = await this.d.frames.grab(input.host, input.device, resource, { requestedBy: input.requestedBy, leaseToken: input.leaseToken });
     return scaleJpeg(jpeg, this.d.settings.maxEdge);
   }
 }
@@ -270,7 +310,7 @@ function parseAnswer(text: string): { observation: string; reasoning: string; ac
 }
 
 /** A plan as the API shows it: without the prompt and raw answer (available on request). */
-export function publicPlan(plan: StoredPlan, withPrompt = false): Record<string, unknown> {
+export function publicPlan(plan: StoredPlan, withPrompt = false): PlanRecord & { prompt?: string; answer?: string } {
   const { prompt, answer, ...rest } = plan;
   return withPrompt ? { ...rest, prompt, answer } : rest;
 }
