@@ -3,3 +3,4 @@ export { loadConfig, configSummary, LOG_LEVELS, type HubConfig, type LogLevel } 
 export { createLogger, type Logger } from "./logger.js";
 export { runCli, USAGE, type CliIo, type CliResult, type Served } from "./cli/commands.js";
 export { HUB_VERSION } from "./version.js";
+export { scaleJpeg, type ScaledFrame } from "./services/planner/frame.js";

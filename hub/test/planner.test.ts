@@ -246,3 +246,20 @@ describe("planner with the real Gemini SDK against a local fake server", () => {
     expect(fake.requests).toHaveLength(1);
   });
 });
+
+describe("frame scaling", () => {
+  it("reads a JPEG's size from its header, and leaves frames within the limit untouched", async () => {
+    const { jpegSize, scaleJpeg } = await import("../src/services/planner/frame.js");
+    const small = testJpeg(120, 90);
+    expect(jpegSize(small)).toEqual({ width: 120, height: 90 });
+    expect(scaleJpeg(small, 120)).toEqual({ jpeg: small, width: 120, height: 90, scaled: false });
+    const big = scaleJpeg(testJpeg(400, 100, 90), 100);
+    expect([big.width, big.height, big.scaled]).toEqual([100, 25, true]);
+    const decoded = jpeg.decode(big.jpeg, { useTArray: true });
+    expect([decoded.width, decoded.height]).toEqual([100, 25]);
+    // Area averaging keeps the shade of a flat image.
+    expect(Math.abs((decoded.data[0] ?? 0) - 90)).toBeLessThanOrEqual(3);
+    expect(jpegSize(Buffer.from("not a jpeg"))).toBeNull();
+    expect(() => scaleJpeg(Buffer.from("not a jpeg at all"), 100)).toThrow(/not a JPEG/);
+  });
+});
