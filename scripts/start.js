@@ -67,7 +67,7 @@ labrig is running.
 
   Hub (REST + socket.io)  ${url}
   API health              ${url}/api/health
-  Simulated host          sim-1, device dut1 (console, power, reset)
+  Simulated host          sim-1, device dut1 (console, power, reset, screen)
   Agent config            ${agentConfig}
   Logs                    ${join(dataDir, "logs")}/hub.log, agent.log
   Database                ${join(dataDir, "labrig.db")}
