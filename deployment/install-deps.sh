@@ -6,9 +6,12 @@
 set -euo pipefail
 
 packages=(socat ffmpeg)    # socat: the simulated rig's serial console (a real PTY); ffmpeg: V4L2 capture and the test pattern
-if [[ "${1:-}" == "--dev" ]]; then
-  packages+=()             # test-only packages are added here as issues need them
-fi
+case "${1:-}" in
+  "") ;;
+  # The tests also run systemd-analyze verify on the unit (systemd) and fake a GPIO sysfs tree in a private mount namespace (unshare, util-linux).
+  --dev) packages+=(systemd util-linux) ;;
+  *) echo "install-deps: unknown argument '$1' (use --dev, or nothing)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

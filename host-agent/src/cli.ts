@@ -27,7 +27,7 @@ const USAGE = `Usage: labrig-agent [run] [--config PATH]
   --hub-url URL    init: the hub's URL (default: http://hub.local:8080)
   --force          init: overwrite an existing file
 
-Environment: LABRIG_AGENT_CONFIG, LABRIG_HUB_URL, LABRIG_HUB_TOKEN, LOG_LEVEL override the file.`;
+Environment: LABRIG_AGENT_CONFIG, LABRIG_HUB_URL, LABRIG_HUB_TOKEN, LABRIG_FFMPEG, LOG_LEVEL override the file.`;
 
 /** Exit codes: 0 clean stop, 1 runtime failure (or a failed doctor check), 2 bad usage or config (fix it, then start again). */
 function usageError(message: string): never {
@@ -161,8 +161,9 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once("SIGINT", shutdown);
-  process.once("SIGTERM", shutdown);
+  // on, not once: with once, a second signal would get the default action and the branch above could never run.
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
 
   try {
     await agent.start();

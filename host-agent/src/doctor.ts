@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join, resolve } from "node:path";
+import { findExecutable } from "./capture/ffmpeg-source.js";
 import { ConfigError, loadConfig, type AgentConfig } from "./config.js";
 import { listGpioChips, type GpioChip } from "./devices/gpio/chips.js";
 import { listSerialPorts, type SerialPortInfo } from "./devices/serial-ports.js";
@@ -70,14 +71,6 @@ function readUser(file: string, user: string): { uid: number; gid: number } | nu
   for (const l of readFileSync(file, "utf8").split("\n")) {
     const [name, , uid, gid] = l.split(":");
     if (name === user) return { uid: Number(uid), gid: Number(gid) };
-  }
-  return null;
-}
-
-/** Where `cmd` is on PATH, or null. */
-function which(cmd: string, env: NodeJS.ProcessEnv): string | null {
-  for (const dir of (env.PATH ?? "/usr/bin:/bin").split(":")) {
-    if (dir !== "" && existsSync(join(dir, cmd))) return join(dir, cmd);
   }
   return null;
 }
@@ -223,14 +216,21 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   for (const g of SERVICE_GROUPS) checks.push(groupCheck(g, user, groups, account));
 
   const wantsVideo = config?.devices.some((d) => d.resources.some((r) => r.kind === "video")) ?? false;
-  const ffmpeg = toolVersion("ffmpeg", ["-hide_banner", "-version"], env);
+  // The ffmpeg the agent will run (ffmpeg_path, or LABRIG_FFMPEG), not whichever is first on PATH.
+  const ffmpegCmd = config?.ffmpeg_path ?? (env.LABRIG_FFMPEG || "ffmpeg");
+  const ffmpeg = toolVersion(ffmpegCmd, ["-hide_banner", "-version"], env);
   checks.push(
     ffmpeg.present
       ? { name: "ffmpeg", status: "ok", summary: ffmpeg.line }
-      : { name: "ffmpeg", status: wantsVideo ? "fail" : "warn", summary: "ffmpeg not found (needed for video capture)", fix: "sudo apt-get install ffmpeg" },
+      : {
+          name: "ffmpeg",
+          status: wantsVideo ? "fail" : "warn",
+          summary: `${ffmpegCmd} not found (needed for video capture)`,
+          fix: ffmpegCmd === "ffmpeg" ? "sudo apt-get install ffmpeg" : `sudo apt-get install ffmpeg, or point ffmpeg_path / LABRIG_FFMPEG at an ffmpeg that exists`,
+        },
   );
   const wantsSim = config?.devices.some((d) => d.simulated) ?? false;
-  const socat = which("socat", env);
+  const socat = findExecutable("socat", env);
   checks.push(
     socat !== null
       ? { name: "socat", status: "ok", summary: `${socat} (only simulated devices need it)` }

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 import { LabrigError } from "@labrig/shared";
-import type { GpioChip } from "./devices/gpio/chips.js";
+import { HEADER_CHIP_LABELS, type GpioChip } from "./devices/gpio/chips.js";
 import type { SerialPortInfo } from "./devices/serial-ports.js";
 
 export interface InitOptions {
@@ -16,8 +16,6 @@ export interface InitOptions {
   now?: Date;
 }
 
-/** Chips whose lines are the Pi's 40-pin header, most specific first (as in chips.ts). */
-const HEADER_CHIPS = ["pinctrl-rp1", "pinctrl-bcm2711", "pinctrl-bcm2835"];
 /** BCM lines offered in the commented examples, a different pair per device so uncommenting never clashes. */
 const EXAMPLE_LINES: [number, number][] = [
   [17, 27],
@@ -42,7 +40,7 @@ const q = (s: string): string => JSON.stringify(s);
 
 /** A starter config from what doctor found: one device per serial port, power/reset examples commented out. */
 export function renderInitConfig(o: InitOptions): string {
-  const chip = HEADER_CHIPS.map((l) => o.chips.find((c) => c.label === l)).find((c) => c !== undefined) ?? o.chips[0];
+  const chip = HEADER_CHIP_LABELS.map((l) => o.chips.find((c) => c.label === l)).find((c) => c !== undefined) ?? o.chips[0];
   const chipLine = chip ? `chip: ${q(chip.label)}` : `chip: "pinctrl-bcm2711"   # no GPIO chip was found here; ls /sys/class/gpio on the Pi`;
   const chipNote = chip ? `chip ${chip.label}, base ${chip.base} (the agent adds the base itself)` : "no GPIO chip detected on this machine";
   const out: string[] = [

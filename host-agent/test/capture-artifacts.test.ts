@@ -1,8 +1,11 @@
+import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import jpeg from "jpeg-js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ArtifactStore } from "../src/capture/artifact-store.js";
+import { recordClip } from "../src/capture/clip-recorder.js";
+import type { Frame, FrameSource } from "../src/capture/frame.js";
 import type { StreamSink } from "../src/capture/live-stream.js";
 import type { ScreenOverlay } from "../src/capture/test-pattern.js";
 import { VideoCapture } from "../src/capture/video-capture.js";
@@ -200,6 +203,48 @@ describe("snapshots and clips of a test-pattern source", () => {
       expect((await broken.snapshot(new AbortController().signal)).mime_type).toBe("image/jpeg");
     } finally {
       await broken.stop();
+    }
+  });
+});
+
+describe("a recording whose encoder cannot open", () => {
+  /** Commands of this process's children, from ps (independent of the code under test). */
+  const children = (): string[] =>
+    execFileSync("ps", ["-o", "comm=", "--ppid", String(process.pid)], { encoding: "utf8" })
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l !== "" && l !== "ps");
+
+  it("fails without leaving an ffmpeg muxer waiting on its stdin, or a half-written file", async () => {
+    requireFfmpeg();
+    const temp = makeTempDir();
+    const store = new ArtifactStore(temp.dir, limits, testLogger());
+    store.start();
+    // A size no encoder accepts makes FrameEncoder throw while opening, as a missing native binding does.
+    const frame: Frame = { seq: 0, timestampUs: 0, width: 0, height: 0, format: "RGBA", data: Buffer.alloc(0) };
+    const source: FrameSource = {
+      width: 0,
+      height: 0,
+      fps: 5,
+      format: "RGBA",
+      problem: null,
+      start: async () => undefined,
+      stop: async () => undefined,
+      latest: () => frame,
+      subscribe: () => ({ unsubscribe: () => undefined, dropped: 0 }),
+      next: async () => frame,
+    };
+    try {
+      expect(children().filter((c) => c === "ffmpeg")).toEqual([]);
+      await expect(recordClip(source, store, { durationS: 1, format: "webm", fps: 5, bitrate: 300_000, ffmpeg: "ffmpeg" }, new AbortController().signal, testLogger())).rejects.toThrow(
+        /dimensions/i,
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      expect(children().filter((c) => c === "ffmpeg")).toEqual([]);
+      expect(readdirSync(temp.dir)).toEqual([]);
+    } finally {
+      store.stop();
+      temp.remove();
     }
   });
 });

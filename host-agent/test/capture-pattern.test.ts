@@ -10,12 +10,13 @@ import { testLogger, until } from "./helpers.js";
 async function encodePattern(codec: "vp8" | "avc1.42001f", format: "RGBA" | "I420", width: number, height: number, count: number): Promise<EncodedChunk[]> {
   const source = new TestPatternSource({ name: "t/screen", width, height, fps: 10, format }, testLogger());
   const chunks: EncodedChunk[] = [];
-  const encoder = new FrameEncoder({ codec, width, height, fps: 10, bitrate: 300_000 }, (c) => chunks.push(c), (err) => {
-    throw err;
-  });
+  // Kept and rethrown below: a throw inside the encoder's error callback would not reach the test.
+  let failure: Error | null = null;
+  const encoder = new FrameEncoder({ codec, width, height, fps: 10, bitrate: 300_000 }, (c) => chunks.push(c), (err) => (failure = err));
   for (let i = 0; i < count; i++) encoder.encode(source.render(i, i * 100_000), i === 0);
   await encoder.flush();
   encoder.close();
+  if (failure) throw failure;
   return chunks;
 }
 

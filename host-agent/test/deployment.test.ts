@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeTempDir } from "./helpers.js";
@@ -7,6 +7,7 @@ import { makeTempDir } from "./helpers.js";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const UNIT = join(ROOT, "systemd/labrig-agent.service");
 const INSTALL = join(ROOT, "deployment/install-agent.sh");
+const DEPS = join(ROOT, "deployment/install-deps.sh");
 
 describe("systemd/labrig-agent.service", () => {
   it("passes systemd-analyze verify and carries the required settings", () => {
@@ -88,5 +89,26 @@ describe("deployment/install-agent.sh", () => {
     if (!readFileSync("/etc/group", "utf8").match(/^gpio:/m)) expect(out).toContain("would run: groupadd --system gpio");
     const unknown = spawnSync("bash", [INSTALL, "--frobnicate"], { encoding: "utf8" });
     expect(unknown.status).toBe(2);
+  });
+});
+
+describe("deployment/install-deps.sh", () => {
+  it("--dev installs every Debian package the agent's tests ask for in their failure messages", () => {
+    const script = readFileSync(DEPS, "utf8");
+    const base = /^packages=\(([^)]*)\)/m.exec(script)?.[1]?.split(/\s+/) ?? [];
+    const dev = /--dev\) packages\+=\(([^)]*)\)/.exec(script)?.[1]?.split(/\s+/) ?? [];
+    const offered = new Set([...base, ...dev].filter((p) => p !== ""));
+    // The hints live in the tests and in the agent's own messages (SOCAT_INSTALL_HINT, FFMPEG_INSTALL_HINT).
+    const dirs = ["host-agent/test", "host-agent/src", "host-agent/src/capture", "host-agent/src/sim"].map((d) => join(ROOT, d));
+    const asked = new Set<string>();
+    for (const dir of dirs) {
+      for (const name of readdirSync(dir).filter((n) => n.endsWith(".ts"))) {
+        for (const m of readFileSync(join(dir, name), "utf8").matchAll(/apt-get install ([a-z0-9][a-z0-9.+-]*)/g)) asked.add(m[1] as string);
+      }
+    }
+    expect([...asked].sort()).toEqual(expect.arrayContaining(["ffmpeg", "socat", "systemd", "util-linux"]));
+    expect([...asked].filter((p) => !offered.has(p))).toEqual([]);
+    const r = spawnSync("bash", [DEPS, "--frobnicate"], { encoding: "utf8" });
+    expect(r.status).toBe(2);
   });
 });

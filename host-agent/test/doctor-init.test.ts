@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { listGpioChips } from "../src/devices/gpio/chips.js";
 import { listSerialPorts } from "../src/devices/serial-ports.js";
-import type { DoctorReport } from "../src/doctor.js";
+import { runDoctor, type DoctorReport } from "../src/doctor.js";
 import { renderInitConfig } from "../src/init.js";
 import { findSocat } from "../src/sim/pty.js";
 import { makeTempDir } from "./helpers.js";
@@ -122,6 +122,30 @@ describe("labrig-agent doctor on this machine", () => {
       expect((JSON.parse(down.stdout) as DoctorReport).checks.find((c) => c.name === "hub")).toMatchObject({ status: "fail", fix: expect.stringContaining("curl") });
     } finally {
       server.close();
+      temp.remove();
+    }
+  });
+});
+
+describe("doctor and the configured ffmpeg", () => {
+  it("checks the ffmpeg the config names (ffmpeg_path), not the one on PATH, and fails when video needs it", async () => {
+    const temp = makeTempDir();
+    try {
+      const missing = join(temp.dir, "opt", "ffmpeg");
+      const path = join(temp.dir, "agent.yaml");
+      writeFileSync(
+        path,
+        [
+          "host: pi1",
+          "hub: { url: 'http://127.0.0.1:9', token: t }",
+          `ffmpeg_path: ${JSON.stringify(missing)}`,
+          "gpio: { driver: memory }",
+          "devices: [{ id: d, resources: [{ name: cam, kind: video, source: test-pattern }] }]",
+        ].join("\n"),
+      );
+      const report = await runDoctor({ configPath: path, devDir: join(temp.dir, "dev"), sysfsRoot: join(temp.dir, "gpio"), hubTimeoutMs: 500 });
+      expect(report.checks.find((c) => c.name === "ffmpeg")).toMatchObject({ status: "fail", summary: `${missing} not found (needed for video capture)` });
+    } finally {
       temp.remove();
     }
   });

@@ -71,13 +71,14 @@ describe("Executor", () => {
 
   it("runs actions on two devices in parallel", async () => {
     await setup();
-    const a = request("dut1", "wait", { ms: 200 });
-    const b = request("dut2", "wait", { ms: 200 });
+    // Waits long enough that one after the other (≥ 1000 ms) stays far from the bound on a loaded shared box.
+    const a = request("dut1", "wait", { ms: 500 });
+    const b = request("dut2", "wait", { ms: 500 });
     const t0 = Date.now();
     executor.submit(a);
     executor.submit(b);
     await executor.idle();
-    expect(Date.now() - t0).toBeLessThan(380);
+    expect(Date.now() - t0).toBeLessThan(900);
     expect(Date.parse(resultOf(b.id).started_at)).toBeLessThan(Date.parse(resultOf(a.id).finished_at));
   });
 

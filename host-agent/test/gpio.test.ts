@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { Device, type ResourceStateReport } from "../src/devices/device.js";
 import { listGpioChips, resolveSysfsNumber } from "../src/devices/gpio/chips.js";
+import type { LineFactory, LineSpec } from "../src/devices/gpio/gpio-line.js";
 import { MemoryLine, MemoryLineFactory } from "../src/devices/gpio/memory-line.js";
 import { makeTempDir, testLogger } from "./helpers.js";
 
@@ -136,6 +137,43 @@ describe("GPIO and power on a device", () => {
     } finally {
       await configured.device.stop();
     }
+  });
+});
+
+describe("a device whose start fails part-way", () => {
+  it("releases the lines it had already opened, and stops watching inputs, before rethrowing", async () => {
+    const config = parseConfig(
+      {
+        host: "gpio-host",
+        hub: { url: "http://127.0.0.1:9", token: "t" },
+        devices: [
+          {
+            id: "dut1",
+            resources: [
+              { name: "power", kind: "power", line: 17, initial: 1 },
+              { name: "button", kind: "gpio", line: 22, edge: "both", poll_ms: 5 },
+              { name: "reset", kind: "gpio", line: 27, direction: "out" },
+            ],
+          },
+        ],
+      },
+      { baseDir: "/tmp" },
+    );
+    const memory = new MemoryLineFactory();
+    // The third line cannot be opened (a missing chip, a pin owned by another process).
+    const failing: LineFactory = {
+      driver: "memory",
+      open: async (spec: LineSpec) => {
+        if (spec.name === "dut1/reset") throw new Error("no such pin");
+        return memory.open(spec);
+      },
+    };
+    const device = new Device(config.devices[0]!, { lineFactory: failing, logger: testLogger(), reportState: () => undefined, onConsoleData: () => undefined });
+    await expect(device.start()).rejects.toThrow("no such pin");
+    // A released MemoryLine refuses use; before the fix both stayed open (and the button kept being polled).
+    expect(() => memory.get("dut1/power")!.read()).toThrow(/released/);
+    expect(() => memory.get("dut1/button")!.read()).toThrow(/released/);
+    await expect(device.run("power.on", "power", {}, new AbortController().signal)).rejects.toMatchObject({ code: "device_unavailable" });
   });
 });
 

@@ -9,14 +9,15 @@ describe("InputWatcher on a line without edge interrupts", () => {
   it("polls, says so, reports a level that held for debounce_ms, and ignores a shorter bounce", async () => {
     const line = new MemoryLine({ name: "dut1/button", direction: "in", activeLow: false, initial: 0 });
     const seen: number[] = [];
-    const w = new InputWatcher(line, { edge: "both", debounceMs: 150, pollMs: 10 }, (v) => seen.push(v), testLogger());
+    // The debounce is far longer than the bounce below, so a stalled event loop on a shared box cannot turn the bounce into a press.
+    const w = new InputWatcher(line, { edge: "both", debounceMs: 400, pollMs: 10 }, (v) => seen.push(v), testLogger());
     expect(w.start()).toEqual({ mode: "poll", detail: "edge interrupts unavailable: polling every 10 ms" });
     try {
       // A bounce: up and back down well inside the debounce time.
       line.setPhysical(1);
       await sleep(30);
       line.setPhysical(0);
-      await sleep(300);
+      await sleep(600);
       expect(seen).toEqual([]);
       line.setPhysical(1);
       await until(() => seen.length === 1, "the press to be reported");

@@ -1,9 +1,11 @@
 import type { StreamChunk } from "@labrig/shared";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ArtifactStore } from "../src/capture/artifact-store.js";
 import { LiveStream, type StreamSink } from "../src/capture/live-stream.js";
 import { TestPatternSource } from "../src/capture/test-pattern.js";
+import { VideoCapture } from "../src/capture/video-capture.js";
 import { decodeChunks } from "./capture-helpers.js";
-import { testLogger, until } from "./helpers.js";
+import { makeTempDir, testLogger, until } from "./helpers.js";
 
 /** A link that acknowledges chunks only when told to, like a hub behind a slow network. */
 class SlowLink implements StreamSink {
@@ -67,5 +69,42 @@ describe("live stream", () => {
     // Frames dropped before encoding leave the delta chain intact; the stream decodes from its first keyframe.
     const decoded = await decodeChunks("avc1.42001f", 160, 120, link.chunks.map((c) => ({ type: c.type, timestampUs: c.timestamp_us, data: c.data })));
     expect(decoded.length).toBe(link.chunks.length);
+  });
+});
+
+describe("VideoCapture stream control", () => {
+  it("restarting a stream that stopped by itself (encoder failure) leaves no stats timer behind", async () => {
+    // Only intervals are faked, so vi.getTimerCount() counts exactly the stats timers; frames still flow on real timeouts.
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const temp = makeTempDir();
+    const capture = new VideoCapture(
+      "dut1",
+      { name: "screen", kind: "video", source: "test-pattern", width: 64, height: 48, fps: 10, input_format: "mjpeg", codec: "vp8", bitrate: 200_000 },
+      {
+        host: "h1",
+        logger: testLogger(),
+        artifacts: new ArtifactStore(temp.dir, { maxBytes: 1e7, maxCount: 10, maxAgeS: 3600 }, testLogger()),
+        sink: new SlowLink(1000),
+        ffmpeg: "ffmpeg",
+        reportState: () => undefined,
+      },
+    );
+    try {
+      await capture.start();
+      const before = vi.getTimerCount();
+      capture.startStream();
+      expect(vi.getTimerCount()).toBe(before + 1);
+      // What LiveStream's encoder error handler does; a real encoder only fails on broken hardware or codecs.
+      (capture as unknown as { stream: LiveStream }).stream.stop();
+      expect(capture.streaming).toBe(false);
+      capture.startStream();
+      expect(capture.streaming).toBe(true);
+      capture.stopStream();
+      expect(vi.getTimerCount()).toBe(before);
+    } finally {
+      await capture.stop();
+      vi.useRealTimers();
+      temp.remove();
+    }
   });
 });

@@ -184,7 +184,8 @@ describe("SerialConsole without its port", () => {
       const t0 = performance.now();
       await expect(c.write("x")).rejects.toMatchObject({ code: "device_unavailable" });
       expect(() => c.expect({ pattern: "x", regex: false, timeoutMs: 5000, flush: false })).toThrow(/not open/);
-      expect(performance.now() - t0).toBeLessThan(100);
+      // "At once" means without waiting for the 5 s expect timeout; a loaded box may still take a while to run this.
+      expect(performance.now() - t0).toBeLessThan(1000);
       await new Promise((r) => setTimeout(r, 700));
       // Several reopen attempts happened, but the state was reported once.
       expect(states).toEqual(["unavailable"]);

@@ -49,7 +49,8 @@ describe("the simulated board's screen (test-pattern video resource)", () => {
       },
       { baseDir: temp.dir },
     );
-    agent = createAgent(config, testLogger(), { sim: { bootMs: 600 } });
+    // Long enough that the BOOTING snapshot (next frame + JPEG) is taken before the login prompt, even on a loaded box.
+    agent = createAgent(config, testLogger(), { sim: { bootMs: 2000 } });
     await agent.start();
   });
 
@@ -77,7 +78,7 @@ describe("the simulated board's screen (test-pattern video resource)", () => {
     await device?.run("power.on", "power", {}, new AbortController().signal);
     expect(dut()?.screen()).toEqual({ text: "BOOTING" });
     const booting = await snapshot();
-    await until(() => dut()?.status === "login", "the login prompt", 5000);
+    await until(() => dut()?.status === "login", "the login prompt", 10_000);
     expect(dut()?.screen()).toEqual({ text: "LOGIN" });
     const login = await snapshot();
     const console_ = device?.serialConsole("console");

@@ -130,3 +130,24 @@ describe("simulated board through a real PTY and SerialConsole", () => {
     await again;
   });
 });
+
+describe("SimPty whose socat cannot start", () => {
+  it("rejects start and leaves no socat behind, instead of restarting it forever", async () => {
+    requireSocat();
+    const temp = makeTempDir();
+    // socat cannot create a link in a folder that does not exist, so it exits at once, every time.
+    const pty = new SimPty({ path: join(temp.dir, "no-such-dir", "dut1-console"), readyTimeoutMs: 400, restartDelayMs: 20 }, testLogger());
+    try {
+      await expect(pty.start()).rejects.toMatchObject({ code: "device_unavailable" });
+      const seen: (number | undefined)[] = [];
+      for (let i = 0; i < 30; i++) {
+        seen.push(pty.pid);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(seen.filter((p) => p !== undefined)).toEqual([]);
+    } finally {
+      await pty.stop();
+      temp.remove();
+    }
+  });
+});

@@ -147,13 +147,21 @@ export async function recordClip(source: FrameSource, store: ArtifactStore, o: C
   const codec: VideoCodec = o.format === "mp4" ? "avc1.42001f" : "vp8";
   const ext = o.format;
   const { id, partPath } = store.reserve(ext);
-  const muxer = new ClipMuxer(bin, codec, source.width, source.height, o.fps, o.format, partPath);
   let encoderError: Error | null = null;
+  // The encoder first: it throws when it cannot open (no native binding, a size the codec
+  // refuses), and an ffmpeg muxer started before that would wait on its stdin forever.
   const encoder = new FrameEncoder(
     { codec, width: source.width, height: source.height, fps: o.fps, bitrate: o.bitrate },
     (chunk) => muxer.add(chunk),
     (err) => (encoderError = err),
   );
+  let muxer: ClipMuxer;
+  try {
+    muxer = new ClipMuxer(bin, codec, source.width, source.height, o.fps, o.format, partPath);
+  } catch (err) {
+    encoder.close();
+    throw err;
+  }
   const total = Math.max(1, Math.round(o.durationS * o.fps));
   const keyEvery = Math.max(1, Math.round(o.fps * 2));
   const interval = 1000 / o.fps;

@@ -93,6 +93,8 @@ export class VideoCapture {
   /** Starts the live stream (idempotent); the hub asks when its first watcher arrives. */
   startStream(): void {
     if (this.stream?.running) return;
+    // A stream that stopped by itself (its encoder failed) still has its stats timer: clear it, or each restart leaks one.
+    if (this.stream) this.stopStream();
     this.stream = new LiveStream(
       this.source,
       this.deps.sink,

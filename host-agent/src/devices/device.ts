@@ -106,8 +106,23 @@ export class Device {
     return d?.kind === "serial" ? d.console : undefined;
   }
 
-  /** Opens lines first (outputs get their initial level at once), then serial consoles. */
+  /**
+   * Opens lines first (outputs get their initial level at once), then serial consoles. If any
+   * resource fails to open, what was already opened is released before the error is rethrown:
+   * the agent never stops a device whose start failed, and an exported pin or a console that
+   * keeps reopening must not outlive that failure.
+   */
   async start(): Promise<void> {
+    try {
+      await this.startDrivers();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    this.started = true;
+  }
+
+  private async startDrivers(): Promise<void> {
     for (const r of this.config.resources) {
       if (r.kind !== "power" && r.kind !== "gpio") continue;
       const line = await this.c.lineFactory.open(lineSpec(this.id, r));
@@ -116,13 +131,15 @@ export class Device {
         this.drivers.set(r.name, { kind: "power", power, line });
         this.c.reportState({ resource: r.name, status: "ready", power: power.state });
       } else {
-        let watcher: InputWatcher | null = null;
+        // Registered before anything below can throw, so stop() releases the line.
+        const driver: Extract<Driver, { kind: "gpio" }> = { kind: "gpio", line, config: r, watcher: null };
+        this.drivers.set(r.name, driver);
         let detail: string | undefined;
         if (r.direction === "in" && r.edge !== "none") {
-          watcher = new InputWatcher(line, { edge: r.edge, debounceMs: r.debounce_ms, pollMs: r.poll_ms }, (value) => this.c.reportState({ resource: r.name, status: "ready", value, ...(detail === undefined ? {} : { detail }) }), this.c.logger);
+          const watcher = new InputWatcher(line, { edge: r.edge, debounceMs: r.debounce_ms, pollMs: r.poll_ms }, (value) => this.c.reportState({ resource: r.name, status: "ready", value, ...(detail === undefined ? {} : { detail }) }), this.c.logger);
+          driver.watcher = watcher;
           detail = watcher.start().detail;
         }
-        this.drivers.set(r.name, { kind: "gpio", line, config: r, watcher });
         this.c.reportState({ resource: r.name, status: "ready", value: line.read(), ...(detail === undefined ? {} : { detail }) });
       }
     }
@@ -150,7 +167,6 @@ export class Device {
       await console.start();
     }
     await this.startVideo();
-    this.started = true;
   }
 
   /** Closes serial consoles, then releases lines: the reverse of start. */

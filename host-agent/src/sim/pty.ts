@@ -1,24 +1,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants, existsSync, lstatSync, unlinkSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import { LabrigError } from "@labrig/shared";
-import { sleep } from "../abort.js";
+import { backoffMs, sleep } from "../abort.js";
+import { findExecutable } from "../capture/ffmpeg-source.js";
 import type { Logger } from "../logger.js";
 
 export const SOCAT_INSTALL_HINT = "socat is not installed; install it: apt-get install socat";
 
 /** The socat executable on PATH, or null. */
 export function findSocat(env: NodeJS.ProcessEnv = process.env): string | null {
-  for (const dir of (env.PATH ?? "/usr/bin:/bin").split(delimiter)) {
-    const candidate = join(dir, "socat");
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not in this PATH entry; the next one may have it.
-    }
-  }
-  return null;
+  return findExecutable("socat", env);
 }
 
 /** socat's address for a raw pseudo-terminal whose slave is reachable at `link`. */
@@ -48,7 +39,9 @@ export interface SimPtyOptions {
   /** Where the slave side appears; the agent opens this path as it would a USB serial adapter. */
   path: string;
   readyTimeoutMs?: number;
+  /** First delay before restarting a socat that died; doubles while it keeps dying, up to restartMaxMs. */
   restartDelayMs?: number;
+  restartMaxMs?: number;
 }
 
 type DataListener = (text: string) => void;
@@ -62,6 +55,8 @@ export class SimPty {
   private child: ChildProcess | null = null;
   private running = false;
   private restartTimer: NodeJS.Timeout | null = null;
+  /** Restarts since socat last came up; a socat that cannot start (a bad link path) is retried ever more slowly. */
+  private restartAttempt = 0;
   private readonly listeners = new Set<DataListener>();
 
   constructor(
@@ -81,7 +76,14 @@ export class SimPty {
   async start(): Promise<void> {
     if (findSocat() === null) throw new LabrigError("device_unavailable", `The simulated rig needs a pseudo-terminal: ${SOCAT_INSTALL_HINT}`);
     this.running = true;
-    await this.spawn();
+    this.restartAttempt = 0;
+    try {
+      await this.spawn();
+    } catch (err) {
+      // The agent stops only what started; a socat left here would be restarted forever.
+      await this.stop();
+      throw err;
+    }
   }
 
   async stop(): Promise<void> {
@@ -133,13 +135,15 @@ export class SimPty {
       if (this.child !== child || !this.running) return;
       this.child = null;
       this.logger.warn({ pty: path, code, signal }, "socat exited while the simulator runs; restarting it");
+      const delay = backoffMs(this.restartAttempt++, this.options.restartDelayMs ?? 200, this.options.restartMaxMs ?? 5000);
       this.restartTimer = setTimeout(() => {
         this.restartTimer = null;
         if (!this.running) return;
         this.spawn().catch((err: unknown) => this.logger.error({ pty: path, err: (err as Error).message }, "restarting socat failed"));
-      }, this.options.restartDelayMs ?? 200);
+      }, delay);
     });
     await waitForPath(path, this.options.readyTimeoutMs ?? 5000, "socat's pseudo-terminal");
+    if (this.child === child) this.restartAttempt = 0;
     this.logger.info({ pty: path, pid: child.pid }, "simulated console pseudo-terminal ready");
   }
 }

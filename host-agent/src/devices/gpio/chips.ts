@@ -16,7 +16,7 @@ export interface GpioChip {
  * Controllers that drive the 40-pin header on Raspberry Pi models, most specific first.
  * Used only when the config names no chip; the number still comes from the chip's base.
  */
-const HEADER_CHIP_LABELS = ["pinctrl-rp1", "pinctrl-bcm2711", "pinctrl-bcm2835"];
+export const HEADER_CHIP_LABELS: readonly string[] = ["pinctrl-rp1", "pinctrl-bcm2711", "pinctrl-bcm2835"];
 
 function readTrimmed(path: string): string {
   return readFileSync(path, "utf8").trim();
