@@ -35,11 +35,14 @@ describe("planner with the real Gemini SDK against a local fake server", () => {
   let consoles: ConsoleBuffers;
   let devices: DevicesRepository;
   const ran: Array<{ host: string; device: string; action: PlannedAction }> = [];
+  /** Called as each planned action "runs" (a test uses it to cancel the goal mid-plan). */
+  let onRun: (() => void) | null = null;
 
   const runner: PlannedActionRunner = {
     // Records what the planner hands over; dispatching is tested with real agents elsewhere.
     async run(host, device, action) {
       ran.push({ host, device, action });
+      onRun?.();
       return { id: `a${ran.length}`, status: "succeeded", action: action.action, host, device } as unknown as ActionRecord;
     },
   };
@@ -80,6 +83,7 @@ describe("planner with the real Gemini SDK against a local fake server", () => {
     dir = makeTempDir();
     published = [];
     ran.length = 0;
+    onRun = null;
     fake = new FakeGemini();
     await fake.start();
     database = new HubDatabase(join(dir, "labrig.db"), logger, MIGRATIONS);
@@ -166,6 +170,28 @@ describe("planner with the real Gemini SDK against a local fake server", () => {
     expect(plan.status).toBe("executed");
     expect(ran.map((r) => r.action.action)).toEqual(["power.on", "serial.expect"]);
     expect(plan.executed).toHaveLength(2);
+  });
+
+  it("starts none of the remaining planned actions once its signal is aborted (a canceled or timed-out goal step)", async () => {
+    fake.enqueue({
+      text: answer([
+        { action: "power.on", params: {} },
+        { action: "serial.write", params: { data: "root\n" } },
+        { action: "serial.write", params: { data: "labrig\n" } },
+      ]),
+    });
+    const control = new AbortController();
+    onRun = () => control.abort(new LabrigError("canceled", "run canceled by tester"));
+    const err = (await planner()
+      .plan({ instruction: "Log in", host: "sim-1", device: "dut1", execute: true, allow: ["power.on", "serial.write"], requestedBy: null, frame: testJpeg(16, 16), signal: control.signal })
+      .catch((e: unknown) => e)) as LabrigError;
+    expect(err).toBeInstanceOf(LabrigError);
+    expect(err.code).toBe("canceled");
+    expect(ran.map((r) => r.action.action)).toEqual(["power.on"]);
+    const stored = plans.list({ limit: 1 })[0]!;
+    expect(stored.status).toBe("failed");
+    expect(stored.error?.error_code).toBe("canceled");
+    expect(stored.executed).toHaveLength(1);
   });
 
   it("retries once with the validation error fed back when the answer is malformed JSON", async () => {

@@ -139,6 +139,14 @@ describe("docs", () => {
     expect(doc.paths["/api/health"]?.get?.security).toEqual([]);
     const action = doc.paths["/api/hosts/{host}/devices/{device}/actions"]?.post;
     expect(JSON.stringify(action)).toContain("params");
+    // Documented success statuses are the ones the routes answer with.
+    const responses = (path: string, method: string): Record<string, unknown> => (doc.paths[path]?.[method] as unknown as { responses: Record<string, unknown> }).responses;
+    expect(Object.keys(responses("/api/leases", "post"))).toContain("201");
+    expect(Object.keys(responses("/api/plans", "post"))).toContain("201");
+    expect(Object.keys(responses("/api/plans", "post"))).not.toContain("200");
+    // Dispatch and lease bodies are documented from the same schemas that validate them.
+    expect(JSON.stringify(doc.paths["/api/actions"]?.post?.requestBody)).toContain("queue_timeout_ms");
+    expect(JSON.stringify(doc.paths["/api/leases"]?.post?.requestBody)).toContain("ttl_s");
   });
 
   it("GET /docs is a self-contained HTML page listing the operations", async () => {

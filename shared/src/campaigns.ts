@@ -12,7 +12,7 @@ export const GOAL_ACTION = "ai.goal";
 export const StepActionSchema = z.enum([...ACTION_NAMES, GOAL_ACTION]);
 export type StepAction = z.infer<typeof StepActionSchema>;
 
-/** Which devices may run a test: all listed capabilities and labels must match (same shape as the dispatcher's selector). */
+/** Which devices may run a test, an action or a lease: all listed capabilities and labels must match (the one selector shape). */
 export const TargetSelectorSchema = z
   .object({
     capabilities: z.array(z.string().min(1).max(64)).max(32).default([]),

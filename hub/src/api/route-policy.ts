@@ -1,6 +1,5 @@
 import {
   ActionRecordSchema,
-  ActionRequestBodySchema,
   ApiKeyCreateBodySchema,
   ApiKeyCreatedSchema,
   ApiKeyViewSchema,
@@ -16,6 +15,7 @@ import {
 } from "@labrig/shared";
 import { CampaignBodySchema, CampaignRecordSchema, RunAcceptedSchema, RunRecordSchema, RunSummarySchema, RunsQuerySchema, TestCaseBodySchema, TestCaseRecordSchema, TestCaseRunBodySchema } from "@labrig/shared";
 import { z } from "zod";
+import { ActionsQuerySchema, DispatchBodySchema, ExactActionBodySchema, HealthBodySchema, KeepaliveBodySchema, LeaseBodySchema } from "../services/requests.js";
 
 export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
 
@@ -66,24 +66,24 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "delete", path: "/api/hosts/:host/token", tag: "hosts", access: "admin", summary: "Revoke the host's token: its agent is disconnected and no token works until a new one is issued.", response: null },
   { method: "get", path: "/api/hosts/:host/devices/:device/console", tag: "hosts", summary: "The tail of a device's serial console.", query: z.object({ resource: IdSchema.optional() }) },
   { method: "get", path: "/api/hosts/:host/artifacts/:id", tag: "hosts", summary: "A snapshot or clip, read from the agent that holds it (400 bad id, 404 unknown, 503 host offline).", responseType: "application/octet-stream" },
-  { method: "put", path: "/api/hosts/:host/devices/:device/health", tag: "hosts", access: "admin", summary: "Override a device's health (good, unknown, bad, maintenance)." },
+  { method: "put", path: "/api/hosts/:host/devices/:device/health", tag: "hosts", access: "admin", summary: "Override a device's health (good, unknown, bad, maintenance).", body: HealthBodySchema },
 
   // Actions
-  { method: "post", path: "/api/hosts/:host/devices/:device/actions", tag: "actions", summary: "Run one catalogue action on an exact device and wait for its record.", body: ActionRequestBodySchema, response: ActionRecordSchema },
-  { method: "post", path: "/api/actions", tag: "actions", summary: "Run an action on an exact device or on any device matching a selector." },
-  { method: "get", path: "/api/actions", tag: "actions", summary: "Action records, newest first." },
+  { method: "post", path: "/api/hosts/:host/devices/:device/actions", tag: "actions", summary: "Run one catalogue action on an exact device and wait for its record.", body: ExactActionBodySchema, response: ActionRecordSchema },
+  { method: "post", path: "/api/actions", tag: "actions", summary: "Run an action on an exact device or on any device matching a selector.", body: DispatchBodySchema, response: ActionRecordSchema },
+  { method: "get", path: "/api/actions", tag: "actions", summary: "Action records, newest first.", query: ActionsQuerySchema },
   { method: "get", path: "/api/actions/:id", tag: "actions", summary: "One action record.", response: ActionRecordSchema },
   { method: "delete", path: "/api/actions/:id", tag: "actions", summary: "Cancel a queued or running action." },
 
   // Leases
-  { method: "post", path: "/api/leases", tag: "leases", summary: "Take an exclusive, expiring hold on devices." },
+  { method: "post", path: "/api/leases", tag: "leases", summary: "Take an exclusive, expiring hold on devices; answers its token once.", body: LeaseBodySchema, status: 201 },
   { method: "get", path: "/api/leases", tag: "leases", summary: "Active leases (?all=1 includes ended ones)." },
   { method: "get", path: "/api/leases/:id", tag: "leases", summary: "One lease (never its token)." },
-  { method: "post", path: "/api/leases/:id/keepalive", tag: "leases", summary: "Extend a lease by ttl_s from now (lease token or admin)." },
+  { method: "post", path: "/api/leases/:id/keepalive", tag: "leases", summary: "Extend a lease by ttl_s from now (lease token or admin).", body: KeepaliveBodySchema },
   { method: "delete", path: "/api/leases/:id", tag: "leases", summary: "Release a lease (admins may release anyone's)." },
 
   // Planner
-  { method: "post", path: "/api/plans", tag: "plans", summary: "Ask the planner for the next actions from a captured frame.", body: PlanRequestBodySchema, response: PlanRecordSchema },
+  { method: "post", path: "/api/plans", tag: "plans", summary: "Ask the planner for the next actions from a captured frame.", body: PlanRequestBodySchema, response: PlanRecordSchema, status: 201 },
   { method: "get", path: "/api/plans", tag: "plans", summary: "Plans, newest first." },
   { method: "get", path: "/api/plans/:id", tag: "plans", summary: "One plan.", response: PlanRecordSchema },
   { method: "get", path: "/api/plans/:id/frame", tag: "plans", summary: "The frame the planner saw.", responseType: "image/jpeg" },

@@ -39,7 +39,7 @@ export class LeasesRepository {
   private readonly stmts;
   private readonly insertTx;
 
-  constructor(db: SqliteDb) {
+  constructor(private readonly db: SqliteDb) {
     this.stmts = {
       insert: db.prepare(`
         INSERT INTO leases (id, token_hash, owner, requested_by, ttl_s, cleanup_json, created_at, expires_at)
@@ -97,6 +97,11 @@ export class LeasesRepository {
 
   count(): number {
     return this.stmts.count.get() as number;
+  }
+
+  /** Runs `fn` in one transaction, so a lease's row and the host events that tell of it are written together or not at all. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 
   private toRecord(row: LeaseRow): LeaseRecord {

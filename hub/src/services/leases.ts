@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { LabrigError, getAction, nowIso, parseActionParams, type ActionName } from "@labrig/shared";
+import { LabrigError, nowIso, parseActionParams, type ActionName } from "@labrig/shared";
 import type { z } from "zod";
 import type { Logger } from "../logger.js";
 import type { HostEventsRepository } from "../repositories/host-events.js";
@@ -102,7 +102,6 @@ export class LeaseManager {
     let cleanup: { action: ActionName; resource: string | null } | null = null;
     let cleanupStored: LeaseCleanup | null = null;
     if (req.cleanup) {
-      getAction(req.cleanup.action);
       const params = parseActionParams(req.cleanup.action, req.cleanup.params);
       cleanup = { action: req.cleanup.action as ActionName, resource: req.cleanup.resource ?? null };
       cleanupStored = { action: req.cleanup.action, ...(req.cleanup.resource ? { resource: req.cleanup.resource } : {}), params };
@@ -128,11 +127,14 @@ export class LeaseManager {
           endedAt: null,
           endReason: null,
         };
-        this.repo.insert(record);
+        this.repo.transaction(() => {
+          this.repo.insert(record);
+          for (const d of record.devices) {
+            this.events.add({ hostId: d.host, deviceId: d.device, kind: "lease", detail: `leased to '${record.owner}' (lease ${record.id}) until ${record.expiresAt}`, at: record.createdAt });
+          }
+        });
+        // Only once stored: a failed write must not leave the devices held by a lease nobody has the token of.
         this.book.add({ id: record.id, tokenHash: record.tokenHash, owner: record.owner, ttlS: record.ttlS, expiresAtMs: now + req.ttl_s * 1000, cleanup: cleanupStored, devices: record.devices });
-        for (const d of record.devices) {
-          this.events.add({ hostId: d.host, deviceId: d.device, kind: "lease", detail: `leased to '${record.owner}' (lease ${record.id}) until ${record.expiresAt}`, at: record.createdAt });
-        }
         this.logger.info({ lease_id: record.id, owner: record.owner, devices: record.devices, expires_at: record.expiresAt }, "lease granted");
         return { ...leaseView(record), token };
       },
@@ -183,13 +185,19 @@ export class LeaseManager {
 
   private end(id: string, reason: string, runCleanup: boolean): void {
     const at = nowIso();
-    const stored = this.repo.end(id, at, reason);
+    const active = this.book.get(id);
+    // The end and its host events are one write. When it fails (database locked) the lease stays active,
+    // here and in the database, so the next sweep ends it and runs its cleanup, rather than it ending without one.
+    const stored = this.repo.transaction(() => {
+      if (!this.repo.end(id, at, reason)) return false;
+      for (const d of active?.devices ?? []) {
+        const cleanupNote = runCleanup && active?.cleanup ? `; cleanup ${active.cleanup.action} queued` : "";
+        this.events.add({ hostId: d.host, deviceId: d.device, kind: "lease", detail: `lease ${id} of '${active?.owner ?? "?"}' ended: ${reason}${cleanupNote}`, at });
+      }
+      return true;
+    });
     const lease = this.book.remove(id);
     if (!stored || !lease) return;
-    for (const d of lease.devices) {
-      const cleanupNote = runCleanup && lease.cleanup ? `; cleanup ${lease.cleanup.action} queued` : "";
-      this.events.add({ hostId: d.host, deviceId: d.device, kind: "lease", detail: `lease ${id} of '${lease.owner}' ended: ${reason}${cleanupNote}`, at });
-    }
     this.logger.info({ lease_id: id, owner: lease.owner, reason, devices: lease.devices }, "lease ended");
     if (runCleanup && lease.cleanup) this.runCleanup(lease, lease.cleanup);
     this.dispatcher.kick();

@@ -1,20 +1,13 @@
-import { ActionRequestBodySchema, IdSchema, LabelsSchema } from "@labrig/shared";
+import { ActionRequestBodySchema, IdSchema, TargetSelectorSchema, type TargetSelector } from "@labrig/shared";
 import { z } from "zod";
 import { DEVICE_HEALTH } from "../repositories/devices.js";
 
 // REST request bodies of dispatch, leases and health. They belong beside ActionRequestBodySchema in
 // shared/src/records.ts; they live here until the protocol package takes them (one shared edit per change).
 
-const capabilityName = z.string().min(1).max(64);
-
-/** Which devices may run a request: all listed capabilities and all listed labels must match. */
-export const SelectorSchema = z
-  .object({
-    capabilities: z.array(capabilityName).max(32).default([]),
-    labels: LabelsSchema.default({}),
-  })
-  .strict();
-export type Selector = z.infer<typeof SelectorSchema>;
+/** Which devices may run a request: shared's selector, so actions, leases and test cases match devices alike. */
+export const SelectorSchema = TargetSelectorSchema;
+export type Selector = TargetSelector;
 
 export const ExactTargetSchema = z.object({ host: IdSchema, device: IdSchema }).strict();
 export const TargetSchema = z.union([ExactTargetSchema, z.object({ selector: SelectorSchema }).strict()]);

@@ -21,6 +21,11 @@ interface Stream {
 
 const key = (host: string, device: string, resource: string): string => `${host}\u0000${device}\u0000${resource}`;
 
+/** How often an unwatched stream is told again to stop. */
+const STRAY_STOP_EVERY_MS = 5000;
+/** Unwatched streams remembered at once; an agent naming ever new device or resource ids cannot grow the map past this. */
+const MAX_STRAY_STREAMS = 1024;
+
 /**
  * In-memory fan-out of live video from agents to watchers (the dashboard). The agent streams
  * only while somebody watches: the first subscriber sends `stream.start`, the last unsubscribe
@@ -77,9 +82,13 @@ export class VideoRelay {
     const k = key(host, chunk.device, chunk.resource);
     const stream = this.streams.get(k);
     if (!stream) {
+      const now = Date.now();
       const last = this.strayStops.get(k) ?? 0;
-      if (Date.now() - last > 5000) {
-        this.strayStops.set(k, Date.now());
+      if (now - last > STRAY_STOP_EVERY_MS) {
+        if (!this.strayStops.has(k) && this.strayStops.size >= MAX_STRAY_STREAMS) this.pruneStrayStops(now);
+        // Re-inserted so the map's order stays oldest first for the pruning above.
+        this.strayStops.delete(k);
+        this.strayStops.set(k, now);
         this.control(host, "stream.stop", chunk.device, chunk.resource);
       }
       return false;
@@ -95,6 +104,20 @@ export class VideoRelay {
       }
     }
     return true;
+  }
+
+  /** Unwatched streams remembered (for tests: the map stays bounded). */
+  get strayStreams(): number {
+    return this.strayStops.size;
+  }
+
+  /** Forgets stop requests old enough to be sent again anyway; when all are recent, the oldest go (Map keeps insertion order). */
+  private pruneStrayStops(now: number): void {
+    for (const [k, at] of this.strayStops) if (now - at > STRAY_STOP_EVERY_MS) this.strayStops.delete(k);
+    for (const k of this.strayStops.keys()) {
+      if (this.strayStops.size < MAX_STRAY_STREAMS) break;
+      this.strayStops.delete(k);
+    }
   }
 
   /** The host's agent (re)connected: ask it again for the streams people are watching. */

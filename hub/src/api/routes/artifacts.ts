@@ -1,6 +1,20 @@
 import { once } from "node:events";
+import type { Writable } from "node:stream";
 import { Router } from "express";
 import type { AgentArtifacts } from "../../services/agent-artifacts.js";
+
+/**
+ * Waits until `out` takes more data or closes. The listener that did not fire is removed: a clip
+ * streamed in hundreds of slices to a slow client would otherwise pile up one `close` listener per wait.
+ */
+export async function drainedOrClosed(out: Writable): Promise<void> {
+  const done = new AbortController();
+  try {
+    await Promise.race([once(out, "drain", { signal: done.signal }), once(out, "close", { signal: done.signal })]);
+  } finally {
+    done.abort();
+  }
+}
 
 /** GET /api/hosts/:host/artifacts/:id — a snapshot or clip read from the agent that holds it, streamed through. */
 export function artifactsRouter(deps: { agentArtifacts: AgentArtifacts }): Router {
@@ -17,7 +31,7 @@ export function artifactsRouter(deps: { agentArtifacts: AgentArtifacts }): Route
     for await (const part of artifact.rest) {
       // A client that went away stops the reading: no more slices are asked of the agent.
       if (res.destroyed) return;
-      if (!res.write(part)) await Promise.race([once(res, "drain"), once(res, "close")]);
+      if (!res.write(part)) await drainedOrClosed(res);
     }
     res.end();
   });

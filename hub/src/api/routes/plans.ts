@@ -5,6 +5,7 @@ import { Router } from "express";
 import { z } from "zod";
 import type { PlansRepository } from "../../repositories/plans.js";
 import { publicPlan, type Planner } from "../../services/planner/planner.js";
+import { requesterName } from "../requester.js";
 
 const ListQuerySchema = z
   .object({
@@ -21,9 +22,8 @@ export function plansRouter(deps: { planner: Planner; plans: PlansRepository; da
 
   router.post("/plans", async (req, res) => {
     const body = parseOrThrow(PlanRequestBodySchema, req.body, { what: "plan request" });
-    const principal = res.locals.principal as { name?: string } | undefined;
     const { lease_token: leaseToken, ...request } = body;
-    const plan = await deps.planner.plan({ ...request, requestedBy: principal?.name ?? null, leaseToken });
+    const plan = await deps.planner.plan({ ...request, requestedBy: requesterName(res), leaseToken });
     res.status(201).json(publicPlan(plan));
   });
 

@@ -64,16 +64,18 @@ export class RunArtifactStore {
 
   /** Writes a new artifact file and its record; returns its view. */
   write(a: NewArtifact): RunArtifact {
-    const base = a.nameParts
+    const sanitized = a.nameParts
       .map((p) => String(p).toLowerCase().replace(/[^a-z0-9_-]+/g, "-"))
       .join("-")
       .replace(/-+/g, "-")
       .replace(/^-|-$/g, "")
       .slice(0, 100);
+    // Used for the `-2`, `-3` variants too, so none of them can start with '-' and fail SAFE_NAME.
+    const base = sanitized || "artifact";
     const ext = a.ext.toLowerCase().replace(/[^a-z0-9]/g, "").slice(0, 8);
     const dir = join(this.root, a.runId);
     mkdirSync(dir, { recursive: true });
-    let name = `${base || "artifact"}${ext ? `.${ext}` : ""}`;
+    let name = `${base}${ext ? `.${ext}` : ""}`;
     for (let n = 2; this.runs.artifact(a.runId, name) !== undefined; n++) name = `${base}-${n}${ext ? `.${ext}` : ""}`;
     if (!SAFE_NAME.test(name)) throw new LabrigError("internal_error", `Generated artifact name '${name}' is not safe; this is a bug in the hub.`);
     // wx: never follow or overwrite something already there.

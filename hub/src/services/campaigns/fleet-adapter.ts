@@ -81,7 +81,7 @@ export class DispatcherFleet implements CampaignFleet {
   async runAction(req: RunActionRequest): Promise<ActionRecord> {
     const leaseId = this.book.byToken(req.lease_token)?.id ?? null;
     const onAbort = (): void => {
-      if (leaseId !== null) this.cancelLeaseActions(req.host, req.device, leaseId);
+      if (leaseId !== null) this.cancelActionsOf(req.host, req.device, leaseId);
     };
     if (req.signal.aborted) throw toLabrigError(req.signal.reason);
     req.signal.addEventListener("abort", onAbort, { once: true });
@@ -110,8 +110,12 @@ export class DispatcherFleet implements CampaignFleet {
     }
   }
 
+  cancelLeaseActions(lease: DeviceLease): void {
+    this.cancelActionsOf(lease.host, lease.device, lease.id);
+  }
+
   /** The runner sends one action at a time per lease; cancel whatever of this lease is queued or running on the device. */
-  private cancelLeaseActions(host: string, device: string, leaseId: string): void {
+  private cancelActionsOf(host: string, device: string, leaseId: string): void {
     for (const status of ["running", "queued"] as const) {
       for (const a of this.actions.list({ host, device, status, limit: 20 }).actions) if (a.lease_id === leaseId) this.cancel(a.id);
     }

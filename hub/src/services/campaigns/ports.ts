@@ -45,6 +45,8 @@ export interface CampaignFleet {
   release(leaseId: string, reason: string): Promise<void>;
   runAction(request: RunActionRequest): Promise<ActionRecord>;
   cancel(actionId: string): void;
+  /** Cancels whatever the lease has queued or running on its device (actions someone else started under it, such as a goal's planner). */
+  cancelLeaseActions(lease: DeviceLease): void;
 }
 
 export interface GoalIteration {

@@ -25,7 +25,7 @@ import type { Logger } from "../../logger.js";
 import type { RunRow, RunSpec, RunsRepository, StepOutcome } from "../../repositories/runs.js";
 import type { RunArtifactStore } from "./artifact-store.js";
 import { checkExpectations, expectationList } from "./expectations.js";
-import type { AgentArtifactSource, CampaignFleet, ConsoleTap, DeviceLease, GoalRunner, RunEvents } from "./ports.js";
+import type { AgentArtifactSource, CampaignFleet, ConsoleTap, DeviceLease, GoalOutcome, GoalRunner, RunEvents } from "./ports.js";
 import { renderParams } from "./templates.js";
 import { mergeSelectors } from "./validation.js";
 
@@ -507,9 +507,20 @@ export class CampaignRunner {
       if (step.action === GOAL_ACTION) {
         if (!this.deps.goals) throw new LabrigError("planner_unavailable", "ai.goal steps need the planner, which this hub has not enabled (set GEMINI_API_KEY and restart the hub).");
         const goal = GoalParamsSchema.parse(params);
-        const res = await this.deps.goals.run({ run_id: run.row.id, test_id: testId, step: { ...step, params: goal }, host: lease.host, device: lease.device, lease_token: lease.token, signal: stepSignal });
+        // The planner runs its actions through the dispatcher, which knows no signal: on a cancel or a
+        // step timeout the action it is waiting on must be canceled here, or the step (and the run) waits
+        // out that action's own timeout, up to ten minutes.
+        const cancelGoalActions = (): void => this.deps.fleet.cancelLeaseActions(lease);
+        stepSignal.addEventListener("abort", cancelGoalActions, { once: true });
+        let res: GoalOutcome;
+        try {
+          res = await this.deps.goals.run({ run_id: run.row.id, test_id: testId, step: { ...step, params: goal }, host: lease.host, device: lease.device, lease_token: lease.token, signal: stepSignal });
+        } finally {
+          stepSignal.removeEventListener("abort", cancelGoalActions);
+        }
         const error = res.error ? makeEnvelope(isErrorCode(res.error.error_code) ? res.error.error_code : "planner_error", res.error.message) : null;
-        const status: ResultStatus = timeout.signal.aborted ? "failed" : res.status;
+        // As for actions: past its own timeout the step failed; stopped by the run (cancel, shutdown) it was canceled.
+        const status: ResultStatus = timeout.signal.aborted ? "failed" : signal.aborted ? "canceled" : res.status;
         return { outcome: { status, message: error?.message ?? (status === "passed" ? null : `goal not reached after ${res.iterations.length} iterations`), result: { status: res.status, iterations: res.iterations }, error }, record: null };
       }
       const parsed = parseActionParams(step.action, params);

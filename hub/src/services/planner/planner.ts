@@ -240,6 +240,11 @@ export class Planner {
       if (input.execute && plan.actions.length > 0 && !(input.goal && plan.done)) {
         plan.executed = [];
         for (const action of plan.actions) {
+          // A canceled or timed-out goal step must not start the rest of what the model proposed.
+          if (input.signal?.aborted) {
+            const reason: unknown = input.signal.reason;
+            throw reason instanceof LabrigError ? reason : new LabrigError("canceled", "The plan was canceled before all its actions ran.");
+          }
           const record = await this.d.runner.run(input.host, input.device, action, { requestedBy: input.requestedBy, leaseToken: input.leaseToken });
           plan.executed.push(record);
           if (record.status !== "succeeded") {
