@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { LabrigError } from "./errors.js";
 import type { ResourceDescription, ResourceKind } from "./model.js";
+import { regexHazard } from "./regex-safety.js";
 import { describeZodError } from "./validation.js";
 
 const Bit = z.union([z.literal(0), z.literal(1)]);
@@ -52,7 +53,10 @@ export const ACTIONS = {
           new RegExp(p.pattern);
         } catch (err) {
           ctx.addIssue({ code: "custom", path: ["pattern"], message: `not a valid regular expression: ${(err as Error).message}` });
+          return;
         }
+        const hazard = regexHazard(p.pattern);
+        if (hazard) ctx.addIssue({ code: "custom", path: ["pattern"], message: hazard });
       }),
     result: z.object({
       match: z.string(),

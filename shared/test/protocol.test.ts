@@ -165,3 +165,18 @@ describe("socket events and JSON Schema export", () => {
     expect(ActionRecordSchema.safeParse({}).success).toBe(false);
   });
 });
+
+describe("expect pattern safety", () => {
+  it("refuses patterns that can backtrack catastrophically, and accepts ordinary ones", async () => {
+    const { regexHazard } = await import("@labrig/shared");
+    for (const bad of ["(a+)+$", "(a*)*", "(\\w+\\s?)*$", "((ab)*c)+", "(x+){2,}", "(a)\\1", "(?<x>a)\\k<x>"]) {
+      expect(regexHazard(bad), bad).not.toBeNull();
+    }
+    for (const ok of ["login: ", "Linux (\\S+) ", "(\\d+)\\.(\\d+)", "^root@[a-z-]+:~# $", "[(+*)]+", "(ab)+", "a{2,5}b+", "\\(a+\\)+", "(a+)?", "(a+){1}"]) {
+      expect(regexHazard(ok), ok).toBeNull();
+    }
+    expect(() => parseActionParams("serial.expect", { pattern: "(a+)+$", regex: true, timeout_ms: 10 })).toThrow(/params.pattern: a repeated group contains a repetition/);
+    // Literal patterns are never compiled as regexes, so any text is fine.
+    expect(() => parseActionParams("serial.expect", { pattern: "(a+)+$", timeout_ms: 10 })).not.toThrow();
+  });
+});

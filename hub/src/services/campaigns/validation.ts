@@ -10,6 +10,7 @@ import {
   type Step,
   type TargetSelector,
   type TestCaseBody,
+  regexHazard,
 } from "@labrig/shared";
 import { Cron } from "croner";
 import type { z } from "zod";
@@ -95,6 +96,9 @@ function stepProblems(step: Step, path: string, earlier: ReadonlySet<string>, al
       else {
         try {
           new RegExp(e.value);
+          // The hub evaluates it on its event loop against action results: the same hazard rule as expect patterns.
+          const hazard = regexHazard(e.value);
+          if (hazard) problems.push({ path: `${at}.value`, message: hazard });
         } catch (err) {
           problems.push({ path: `${at}.value`, message: `not a valid regular expression: ${(err as Error).message}` });
         }
