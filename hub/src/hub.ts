@@ -24,7 +24,7 @@ import { OperatorAuth } from "./services/operator-auth.js";
 import { ConsoleBuffers } from "./services/console-buffers.js";
 import { DeviceHealthService } from "./services/device-health.js";
 import { Dispatcher } from "./services/dispatcher.js";
-import { Fleet } from "./services/fleet.js";
+import { Fleet, deviceKey } from "./services/fleet.js";
 import { LeaseBook } from "./services/lease-book.js";
 import { LeaseManager } from "./services/leases.js";
 import { PresenceRegistry } from "./services/registry.js";
@@ -104,7 +104,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     registry.onChange((host, state) => dispatcher.hostPresence(host, state === "online"));
     health.onChange(() => dispatcher.kick());
     const liveState = (host: string, device: string) => {
-      const lease = leaseBook.forDevice(`${host}/${device}`);
+      const lease = leaseBook.forDevice(deviceKey(host, device));
       return { lease: lease ? { id: lease.id, owner: lease.owner, expires_at: new Date(lease.expiresAtMs).toISOString() } : null, load: dispatcher.loadOf(host, device) };
     };
     const apiKeys = new ApiKeys(new ApiKeysRepository(db));

@@ -94,9 +94,20 @@ export interface ActionQuery {
   limit: number;
 }
 
+/**
+ * How long an agent-reported start time may wait in memory before it is written. Most actions end
+ * sooner, and then finish() writes it with the outcome: one write per action instead of two. Every
+ * read through this repository writes pending start times first, so readers never see the delay; a
+ * hub that dies inside this window loses only the start time of an action whose outcome is unknown anyway.
+ */
+const STARTED_WRITE_DELAY_MS = 200;
+
 /** SQL for the `actions` table: the record of every action the hub was asked to run. */
 export class ActionsRepository {
   private readonly stmts;
+  /** Start times reported by agents and not yet written, by action id (see STARTED_WRITE_DELAY_MS). */
+  private readonly pendingStarts = new Map<string, string>();
+  private pendingStartsTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly db: SqliteDb) {
     this.stmts = {
@@ -116,7 +127,11 @@ export class ActionsRepository {
       finish: db.prepare(`
         UPDATE actions SET status = @status, result_json = @result_json, error_json = @error_json,
           started_at = COALESCE(@started_at, started_at), finished_at = @finished_at, duration_ms = @duration_ms
-        WHERE id = @id AND status IN ('queued', 'running')`),
+        WHERE id = @id AND status IN ('queued', 'running')
+        RETURNING *`),
+      // IMMEDIATE takes the write lock up front, so a busy database fails here (after busy_timeout), before any write.
+      begin: db.prepare("BEGIN IMMEDIATE"),
+      commit: db.prepare("COMMIT"),
       failUnfinished: db.prepare(`
         UPDATE actions SET status = 'failed', error_json = ?, finished_at = ?
         WHERE status IN ('queued', 'running')`),
@@ -141,7 +156,26 @@ export class ActionsRepository {
     });
   }
 
+  /**
+   * Runs `fn` with every write it makes (here and in other repositories) committed at once: one WAL
+   * commit for an action's insert and dispatch, or for its finish and the next action's dispatch,
+   * instead of one per statement. Unlike db.transaction(), a throw does not roll back what `fn` already
+   * wrote: each statement keeps the effect it has under autocommit, so in-memory state that moved on
+   * with a write never finds it undone. Nested calls (and db.transaction() inside) join the outer one.
+   */
+  groupCommit<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    this.stmts.begin.run();
+    try {
+      return fn();
+    } finally {
+      // An I/O error can have ended the transaction already (SQLite rolls back on SQLITE_FULL/IOERR).
+      if (this.db.inTransaction) this.stmts.commit.run();
+    }
+  }
+
   get(id: string): StoredAction | undefined {
+    this.writePendingStarts();
     const row = this.stmts.get.get(id) as ActionRow | undefined;
     return row ? toRecord(row) : undefined;
   }
@@ -153,36 +187,66 @@ export class ActionsRepository {
 
   /** Back in the hub's queue after its host vanished before it started (failover). */
   markRequeued(id: string, host: string | null, device: string | null): boolean {
+    this.pendingStarts.delete(id);
     return this.stmts.requeue.run({ id, host_id: host, device_id: device }).changes > 0;
   }
 
-  /** The agent reported the action started (its own clock). */
+  /** The agent reported the action started (its own clock). Written within STARTED_WRITE_DELAY_MS, or with the outcome. */
   markStarted(id: string, startedAt: string): void {
-    this.stmts.started.run(startedAt, id);
+    this.pendingStarts.set(id, startedAt);
+    if (this.pendingStartsTimer === null) {
+      this.pendingStartsTimer = setTimeout(() => {
+        // Closed: the hub stopped, and its dispatcher finished (and so wrote) every started action first.
+        if (this.db.open) this.writePendingStarts();
+      }, STARTED_WRITE_DELAY_MS);
+      this.pendingStartsTimer.unref();
+    }
   }
 
   /** Stores the outcome if the action is still unfinished; returns false when it was already finished (or unknown). */
   finish(id: string, outcome: ActionOutcome): boolean {
-    return (
-      this.stmts.finish.run({
-        id,
-        status: outcome.status,
-        result_json: outcome.result === null ? null : JSON.stringify(outcome.result),
-        error_json: outcome.error === null ? null : JSON.stringify(outcome.error),
-        started_at: outcome.startedAt,
-        finished_at: outcome.finishedAt,
-        duration_ms: outcome.durationMs,
-      }).changes > 0
-    );
+    return this.finishAndGet(id, outcome) !== undefined;
+  }
+
+  /** finish(), answering the stored record in the same statement; undefined when it was already finished (or unknown). */
+  finishAndGet(id: string, outcome: ActionOutcome): StoredAction | undefined {
+    const pendingStart = this.pendingStarts.get(id);
+    if (pendingStart !== undefined) this.pendingStarts.delete(id);
+    const row = this.stmts.finish.get({
+      id,
+      status: outcome.status,
+      result_json: outcome.result === null ? null : JSON.stringify(outcome.result),
+      error_json: outcome.error === null ? null : JSON.stringify(outcome.error),
+      started_at: outcome.startedAt ?? pendingStart ?? null,
+      finished_at: outcome.finishedAt,
+      duration_ms: outcome.durationMs,
+    }) as ActionRow | undefined;
+    return row ? toRecord(row) : undefined;
   }
 
   /** At start: actions a previous hub process left unfinished cannot be waited for by anyone; fail them. Returns how many. */
   failUnfinished(error: ErrorEnvelope, at: string): number {
+    this.writePendingStarts();
     return this.stmts.failUnfinished.run(JSON.stringify(error), at).changes;
+  }
+
+  /** Writes the start times markStarted() is holding; called before every read so no reader sees them missing. */
+  writePendingStarts(): void {
+    if (this.pendingStartsTimer !== null) {
+      clearTimeout(this.pendingStartsTimer);
+      this.pendingStartsTimer = null;
+    }
+    if (this.pendingStarts.size === 0) return;
+    const starts = [...this.pendingStarts];
+    this.pendingStarts.clear();
+    this.groupCommit(() => {
+      for (const [id, startedAt] of starts) this.stmts.started.run(startedAt, id);
+    });
   }
 
   /** Newest first; `next` is the seq to pass as beforeSeq for the following page, or null at the end. */
   list(q: ActionQuery): { actions: StoredAction[]; next: number | null } {
+    this.writePendingStarts();
     const where: string[] = [];
     const params: Record<string, unknown> = { limit: q.limit + 1 };
     if (q.host !== undefined) {
@@ -210,6 +274,7 @@ export class ActionsRepository {
   }
 
   count(): number {
+    this.writePendingStarts();
     return this.stmts.count.get() as number;
   }
 }

@@ -38,6 +38,7 @@ export class ApiKeysRepository {
       touch: db.prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ?"),
       delete: db.prepare("DELETE FROM api_keys WHERE id = ?"),
       countRole: db.prepare("SELECT COUNT(*) FROM api_keys WHERE role = ?").pluck(),
+      dataVersion: db.prepare("PRAGMA data_version").pluck(),
     };
   }
 
@@ -80,6 +81,15 @@ export class ApiKeysRepository {
 
   countRole(role: Role): number {
     return this.stmts.countRole.get(role) as number;
+  }
+
+  /**
+   * SQLite's data_version: changes whenever another connection (another process, such as the
+   * `labrig-hub key` CLI) has committed to the database since the last call; this connection's own
+   * commits leave it alone. Cheap (no table is read), so callers can check it on every request.
+   */
+  dataVersion(): number {
+    return this.stmts.dataVersion.get() as number;
   }
 
   /** Runs `fn` in one immediate transaction (check-then-write rules such as "keep one admin"). */

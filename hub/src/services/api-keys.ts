@@ -15,6 +15,21 @@ export const INITIAL_ADMIN_KEY_NAME = "initial-admin";
 /** A stored key is marked used at most this often, so authentication does not write on every request. */
 const TOUCH_EVERY_MS = 60_000;
 
+/**
+ * How long a verified key is answered from memory. Revocations reach the cache at once either way
+ * (revoke() here clears it; a commit by another process changes the database's data_version, which
+ * every lookup checks); the TTL bounds how stale a key's name and role can be, and the cache's size.
+ */
+const VERIFIED_TTL_MS = 5_000;
+
+/** Beyond this many cached keys the cache starts over (only valid keys get in, so this is generous). */
+const VERIFIED_MAX = 1_000;
+
+interface VerifiedKey {
+  view: ApiKeyView;
+  expiresAtMs: number;
+}
+
 /** A new API key: `lrk_` + 32 random bytes, base64url. */
 export function generateApiKey(): string {
   return API_KEY_PREFIX + randomBytes(32).toString("base64url");
@@ -29,6 +44,14 @@ function view(key: ApiKeyRecord): ApiKeyView {
  * Plaintext keys leave this class only as return values of create() and bootstrap().
  */
 export class ApiKeys {
+  /**
+   * Keys verified recently, by the sha256 of the presented key (never the key itself), so a request
+   * costs one hash instead of a database lookup. Only keys that verified are stored.
+   */
+  private readonly verified = new Map<string, VerifiedKey>();
+  /** data_version when the cache was last known current. */
+  private verifiedDataVersion = -1;
+
   constructor(private readonly keys: ApiKeysRepository) {}
 
   /** Creates a key and returns it; the key itself is not stored anywhere. */
@@ -58,6 +81,7 @@ export class ApiKeys {
         throw new LabrigError("conflict", `'${key.name}' is the last admin key. Create another admin key first, then revoke this one.`);
       }
       this.keys.delete(id);
+      this.verified.clear();
       return view(key);
     });
   }
@@ -65,6 +89,16 @@ export class ApiKeys {
   /** The key `presented` belongs to, or null. */
   verify(presented: string): ApiKeyView | null {
     const presentedHash = hashToken(presented);
+    const now = Date.now();
+    // Another process (the CLI) may have revoked or changed keys: then nothing cached can be trusted.
+    const dataVersion = this.keys.dataVersion();
+    if (dataVersion !== this.verifiedDataVersion) {
+      this.verified.clear();
+      this.verifiedDataVersion = dataVersion;
+    }
+    // Keyed by digest like the database lookup below, so the map lookup leaks nothing useful through timing either.
+    const cached = this.verified.get(presentedHash);
+    if (cached !== undefined && cached.expiresAtMs > now) return cached.view;
     // The lookup is by sha256 digest, which leaks nothing useful through timing (an attacker cannot choose digests);
     // the constant-time comparison below is what decides.
     const found = this.keys.findHashed(presentedHash);
@@ -72,11 +106,14 @@ export class ApiKeys {
     const a = Buffer.from(presentedHash, "hex");
     const b = Buffer.from(found.storedHash, "hex");
     if (a.length !== b.length || !timingSafeEqual(a, b)) return null;
-    const now = Date.now();
+    // The touch runs on cache misses only: every VERIFIED_TTL_MS at most, well inside TOUCH_EVERY_MS.
     if (found.key.lastUsedAt === null || now - Date.parse(found.key.lastUsedAt) > TOUCH_EVERY_MS) {
       this.keys.touch(found.key.id, new Date(now).toISOString());
     }
-    return view(found.key);
+    const result = view(found.key);
+    if (this.verified.size >= VERIFIED_MAX) this.verified.clear();
+    this.verified.set(presentedHash, { view: result, expiresAtMs: now + VERIFIED_TTL_MS });
+    return result;
   }
 
   /**
@@ -85,6 +122,8 @@ export class ApiKeys {
    * returned so the caller can show it once.
    */
   bootstrap(envKey: string | undefined): { generated: ApiKeyCreated | null; envKeyId: string | null } {
+    // It can re-point env-admin at another value: keys verified before must be checked again.
+    this.verified.clear();
     return this.keys.transaction(() => {
       let envKeyId: string | null = null;
       if (envKey !== undefined) {

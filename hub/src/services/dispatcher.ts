@@ -272,20 +272,6 @@ export class Dispatcher {
     this.checkQueueRoom();
 
     const id = randomUUID();
-    this.actions.insert({
-      id,
-      host: exact?.host ?? null,
-      device: exact?.device ?? null,
-      action,
-      resource: exactResource,
-      params,
-      target: exact ?? { selector: selector as Selector },
-      priority: sub.priority,
-      leaseId: lease?.id ?? null,
-      requestedBy: sub.requestedBy,
-      queuedAt: nowIso(),
-    });
-
     let markEnded: () => void = () => undefined;
     const ended = new Promise<void>((r) => (markEnded = r));
     return new Promise<StoredAction>((resolve, reject) => {
@@ -313,10 +299,27 @@ export class Dispatcher {
         ended,
         markEnded,
       };
-      this.jobs.set(id, job);
-      this.enqueue(job);
-      this.pump(false);
-      if (job.queued && job.queueTimeoutMs === 0) this.onQueueTimeout(job);
+      // One commit for the record and, when a device is free, the dispatch that follows at once.
+      // A failing insert throws before the job exists, which rejects the request as before.
+      this.actions.groupCommit(() => {
+        this.actions.insert({
+          id,
+          host: exact?.host ?? null,
+          device: exact?.device ?? null,
+          action,
+          resource: exactResource,
+          params,
+          target: exact ?? { selector: selector as Selector },
+          priority: sub.priority,
+          leaseId: lease?.id ?? null,
+          requestedBy: sub.requestedBy,
+          queuedAt: nowIso(),
+        });
+        this.jobs.set(id, job);
+        this.enqueue(job);
+        this.pump(false);
+        if (job.queued && job.queueTimeoutMs === 0) this.onQueueTimeout(job);
+      });
     });
   }
 
@@ -418,7 +421,8 @@ export class Dispatcher {
     const job = this.inflight.get(result.id);
     if (job?.running) {
       if (job.running.slot.host !== fromHost) return "wrong_host";
-      this.finishRunning(job, this.outcomeOf(job, result));
+      // One commit for the outcome and the dispatch of whatever the freed device takes next.
+      this.actions.groupCommit(() => this.finishRunning(job, this.outcomeOf(job, result)));
       return "finished";
     }
     // A result of an earlier attempt (re-dispatched, canceled before start, or timed out) or of a past hub process.
@@ -734,7 +738,8 @@ export class Dispatcher {
     this.actions.markDispatched(job.id, slot.host, slot.device, resource, nowIso());
     const message: ActionRequest = { id: wireId, device: slot.device, action: job.action, resource, params: job.params, timeout_ms: timeoutMs };
     socket.emit("action.request", message);
-    this.logger.debug({ action_id: job.id, wire_id: wireId, host: slot.host, device: slot.device, action: job.action, resource, timeout_ms: timeoutMs }, "action sent");
+    // Guarded: building the fields costs more than the disabled call itself, once per action.
+    if (this.logger.isLevelEnabled("debug")) this.logger.debug({ action_id: job.id, wire_id: wireId, host: slot.host, device: slot.device, action: job.action, resource, timeout_ms: timeoutMs }, "action sent");
   }
 
   private onDeadline(job: ActionJob, timeoutMs: number): void {
@@ -785,13 +790,13 @@ export class Dispatcher {
     this.inflight.delete(run.wireId);
     if (run.slot.runningId === job.id) run.slot.runningId = null;
     job.running = null;
-    this.actions.finish(job.id, outcome);
+    const record = this.actions.finishAndGet(job.id, outcome);
     if (outcome.status === "succeeded") this.health.recordOutcome(run.slot, null, null);
     else if (outcome.status === "failed") this.health.recordOutcome(run.slot, outcome.error?.error_code ?? "internal_error", outcome.error?.message ?? null);
     if (outcome.durationMs !== null) this.avgDurationMs = this.avgDurationMs * 0.9 + outcome.durationMs * 0.1;
     const level = outcome.status === "failed" ? "warn" : "debug";
-    this.logger[level]({ action_id: job.id, host: run.slot.host, device: run.slot.device, status: outcome.status, error_code: outcome.error?.error_code, duration_ms: outcome.durationMs }, "action finished");
-    this.settle(job);
+    if (this.logger.isLevelEnabled(level)) this.logger[level]({ action_id: job.id, host: run.slot.host, device: run.slot.device, status: outcome.status, error_code: outcome.error?.error_code, duration_ms: outcome.durationMs }, "action finished");
+    this.settle(job, record);
     this.pump(false);
   }
 
@@ -832,9 +837,10 @@ export class Dispatcher {
     }
   }
 
-  private settle(job: ActionJob): void {
+  /** Resolves the request with the action's record: `finished` when the finishing write returned it, else read now. */
+  private settle(job: ActionJob, finished?: StoredAction): void {
     this.jobs.delete(job.id);
-    const record = this.actions.get(job.id);
+    const record = finished ?? this.actions.get(job.id);
     if (record) {
       this.notifyFinished(record);
       job.resolve(record);
