@@ -199,6 +199,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     });
 
     const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, logger: logger.child({ component: "dashboard-namespace" }) });
+    apiKeys.onRevoke((keyId) => dashboard.disconnectPrincipal(keyId, "API key revoked"));
 
     registry.start();
     dispatcher.start();

@@ -165,3 +165,15 @@ describe("config", () => {
     expect(out.stderr).toContain("LABRIG_HEARTBEAT_MS");
   });
 });
+
+describe("usage text", () => {
+  it("names every environment variable the hub reads", async () => {
+    const { USAGE } = await import("../src/cli/commands.js");
+    const { readFileSync } = await import("node:fs");
+    const source = readFileSync(new URL("../src/config.ts", import.meta.url), "utf8");
+    const schemaBlock = source.slice(source.indexOf("const EnvSchema"), source.indexOf("});", source.indexOf("const EnvSchema")));
+    const names = [...schemaBlock.matchAll(/^\s{2}([A-Z][A-Z0-9_]+):/gm)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThan(30);
+    for (const name of names) expect(USAGE, name).toContain(name);
+  });
+});

@@ -9,6 +9,7 @@ import {
   cli,
   connect,
   connectedAgent,
+  dashboardSocket,
   getJson,
   memoryLogger,
   postJson,
@@ -70,6 +71,19 @@ describe("API keys", () => {
     expect((await del(`${hub.url}/api/keys/${id}`)).status).toBe(204);
     expectEnvelope(await getJson(`${hub.url}/api/hosts`, { auth: key }), 401, "unauthorized");
     expectEnvelope(await del(`${hub.url}/api/keys/${id}`), 404, "not_found");
+  });
+
+  it("revoking a key disconnects the dashboards it opened, and only those", async () => {
+    const hub = await startHub();
+    const { id, key } = (await postJson(`${hub.url}/api/keys`, { name: "watcher", role: "viewer" })).body as { id: string; key: string };
+    const revoked = dashboardSocket(hub.url, { auth: { token: key } });
+    const other = dashboardSocket(hub.url, { auth: { token: TEST_ADMIN_KEY } });
+    revoked.connect();
+    other.connect();
+    await waitFor(async () => revoked.connected && other.connected, 5000);
+    expect((await del(`${hub.url}/api/keys/${id}`)).status).toBe(204);
+    await waitFor(async () => !revoked.connected, 5000);
+    expect(other.connected).toBe(true);
   });
 
   it("the last admin key cannot be revoked (409), another admin's can", async () => {

@@ -102,6 +102,18 @@ export class DashboardNamespace {
     this.nsp?.to(target).emit(event, payload);
   }
 
+  /** Disconnects every dashboard that authenticated as this principal (its API key was revoked). */
+  disconnectPrincipal(principalId: string, reason: string): number {
+    let count = 0;
+    for (const socket of this.nsp?.sockets.values() ?? []) {
+      if (this.principals.get(socket)?.id !== principalId) continue;
+      this.deps.logger.info({ socket_id: socket.id, principal_id: principalId, reason }, "disconnecting dashboard");
+      socket.disconnect(true);
+      count++;
+    }
+    return count;
+  }
+
   /** Connected dashboards (for tests and system info). */
   get size(): number {
     return this.nsp?.sockets.size ?? 0;

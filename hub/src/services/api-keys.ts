@@ -49,6 +49,7 @@ export class ApiKeys {
    * costs one hash instead of a database lookup. Only keys that verified are stored.
    */
   private readonly verified = new Map<string, VerifiedKey>();
+  private readonly revokeListeners: Array<(keyId: string) => void> = [];
   /** data_version when the cache was last known current. */
   private verifiedDataVersion = -1;
 
@@ -74,7 +75,7 @@ export class ApiKeys {
 
   /** Deletes a key; the last admin key cannot go, so the hub always has someone who can manage it. */
   revoke(id: string): ApiKeyView {
-    return this.keys.transaction(() => {
+    const revoked = this.keys.transaction(() => {
       const key = this.keys.get(id);
       if (!key) throw new LabrigError("not_found", `No API key '${id}'. GET /api/keys (or labrig-hub key list) lists them.`);
       if (key.role === "admin" && this.keys.countRole("admin") <= 1) {
@@ -84,6 +85,13 @@ export class ApiKeys {
       this.verified.clear();
       return view(key);
     });
+    for (const listener of this.revokeListeners) listener(revoked.id);
+    return revoked;
+  }
+
+  /** Called with a key's id after it is revoked in this process (open dashboard sockets using it are cut). */
+  onRevoke(listener: (keyId: string) => void): void {
+    this.revokeListeners.push(listener);
   }
 
   /** The key `presented` belongs to, or null. */
