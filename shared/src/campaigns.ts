@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ACTION_NAMES, ActionNameSchema, MAX_ACTION_MS } from "./actions.js";
 import { ErrorEnvelopeSchema } from "./errors.js";
 import { IdSchema, LabelsSchema } from "./model.js";
+import { PageQueryFields } from "./paging.js";
 
 // Test cases, campaigns, runs and their reports: REST bodies, stored records and dashboard events.
 // Cross-field rules (step references, params against the catalogue, regexes) are checked by the
@@ -229,13 +230,7 @@ export const RunsQuerySchema = z
   .object({
     campaign: z.string().min(1).max(64).optional(),
     status: RunStatusSchema.optional(),
-    limit: z
-      .string()
-      .regex(/^\d+$/, "must be a whole number")
-      .transform(Number)
-      .pipe(z.number().int().min(1).max(500))
-      .default(50),
-    cursor: z.string().regex(/^\d{1,15}$/, "must be the next_cursor of a previous page").optional(),
+    ...PageQueryFields,
   })
   .strict();
 

@@ -1,5 +1,6 @@
 export * from "./errors.js";
 export * from "./validation.js";
+export * from "./paging.js";
 export * from "./regex-safety.js";
 export * from "./model.js";
 export * from "./actions.js";

@@ -1,5 +1,6 @@
 import type { ActionName, ActionRecord, ActionStatus, ErrorEnvelope } from "@labrig/shared";
 import type { SqliteDb } from "../db/database.js";
+import { pageBySeq } from "./paging.js";
 
 /** Where an action was asked to run: one exact device, or any device matching a selector. */
 export type ActionTarget = { host: string; device: string } | { selector: { capabilities: string[]; labels: Record<string, string> } };
@@ -247,30 +248,8 @@ export class ActionsRepository {
   /** Newest first; `next` is the seq to pass as beforeSeq for the following page, or null at the end. */
   list(q: ActionQuery): { actions: StoredAction[]; next: number | null } {
     this.writePendingStarts();
-    const where: string[] = [];
-    const params: Record<string, unknown> = { limit: q.limit + 1 };
-    if (q.host !== undefined) {
-      where.push("host_id = @host");
-      params.host = q.host;
-    }
-    if (q.device !== undefined) {
-      where.push("device_id = @device");
-      params.device = q.device;
-    }
-    if (q.status !== undefined) {
-      where.push("status = @status");
-      params.status = q.status;
-    }
-    if (q.beforeSeq !== undefined) {
-      where.push("seq < @before");
-      params.before = q.beforeSeq;
-    }
-    const sql = `SELECT * FROM actions ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT @limit`;
-    const rows = this.db.prepare(sql).all(params) as ActionRow[];
-    const more = rows.length > q.limit;
-    const page = more ? rows.slice(0, q.limit) : rows;
-    const last = page[page.length - 1];
-    return { actions: page.map(toRecord), next: more && last ? last.seq : null };
+    const page = pageBySeq<ActionRow>(this.db, "actions", { host_id: q.host, device_id: q.device, status: q.status }, q.limit, q.beforeSeq);
+    return { actions: page.rows.map(toRecord), next: page.next };
   }
 
   count(): number {

@@ -1,5 +1,6 @@
 import type { ErrorEnvelope, ResultStatus, RunArtifact, RunStatus, StepPhase, TestCaseRecord, RunTarget } from "@labrig/shared";
 import type { SqliteDb } from "../db/database.js";
+import { pageBySeq } from "./paging.js";
 
 /** How a run was set up when it was started: a snapshot, so later edits never rewrite a run's history. */
 export interface RunSpec {
@@ -199,26 +200,8 @@ export class RunsRepository {
 
   /** Newest first; `next` is the seq to pass as beforeSeq for the next page, or null at the end. */
   listRuns(q: RunsQuery): { runs: RunRow[]; next: number | null } {
-    const where: string[] = [];
-    const params: Record<string, unknown> = { limit: q.limit + 1 };
-    if (q.campaign !== undefined) {
-      where.push("campaign_id = @campaign");
-      params.campaign = q.campaign;
-    }
-    if (q.status !== undefined) {
-      where.push("status = @status");
-      params.status = q.status;
-    }
-    if (q.beforeSeq !== undefined) {
-      where.push("seq < @before");
-      params.before = q.beforeSeq;
-    }
-    const sql = `SELECT * FROM runs ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT @limit`;
-    const rows = this.db.prepare(sql).all(params) as RunRow[];
-    const more = rows.length > q.limit;
-    const page = more ? rows.slice(0, q.limit) : rows;
-    const last = page[page.length - 1];
-    return { runs: page, next: more && last ? last.seq : null };
+    const page = pageBySeq<RunRow>(this.db, "runs", { campaign_id: q.campaign, status: q.status }, q.limit, q.beforeSeq);
+    return { runs: page.rows, next: page.next };
   }
 
   insertTest(t: Omit<RunTestRow, "seq" | "final">): void {

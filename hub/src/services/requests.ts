@@ -1,4 +1,4 @@
-import { ActionRequestBodySchema, IdSchema, TargetSelectorSchema, type TargetSelector } from "@labrig/shared";
+import { ActionRequestBodySchema, ActionStatusSchema, PageQueryFields, IdSchema, TargetSelectorSchema, type TargetSelector } from "@labrig/shared";
 import { z } from "zod";
 import { DEVICE_HEALTH } from "../repositories/devices.js";
 
@@ -63,13 +63,7 @@ export const ActionsQuerySchema = z
   .object({
     host: IdSchema.optional(),
     device: IdSchema.optional(),
-    status: z.enum(["queued", "running", "succeeded", "failed", "canceled"]).optional(),
-    limit: z
-      .string()
-      .regex(/^\d+$/, "must be a whole number")
-      .transform(Number)
-      .pipe(z.number().int().min(1).max(500))
-      .default(50),
-    cursor: z.string().regex(/^\d{1,15}$/, "must be the next_cursor of a previous page").optional(),
+    status: ActionStatusSchema.optional(),
+    ...PageQueryFields,
   })
   .strict();
