@@ -34,7 +34,7 @@ const FFMPEG_ENCODERS = {
   vp8: [{ encoder: "libvpx", args: ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", String(BITRATE)] }],
 };
 
-/** @param {string} ffmpeg @returns {Set<string>} */
+/** @param {string} ffmpeg @returns {Promise<Set<string>>} */
 function availableEncoders(ffmpeg) {
   return new Promise((resolve) => {
     const child = spawn(ffmpeg, ["-hide_banner", "-encoders"], { stdio: ["ignore", "pipe", "ignore"] });

@@ -80,7 +80,7 @@ async function main() {
   const headers = { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" };
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
-    const h = await (await fetch(`${url}/api/hosts/bench-1`, { headers })).json();
+    const h = /** @type {{state: string}} */ (await (await fetch(`${url}/api/hosts/bench-1`, { headers })).json());
     if (h.state === "online") break;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -95,7 +95,7 @@ async function main() {
       const stopAt = Date.now() + MAX_MS;
       for (let i = 0; i < SNAPSHOTS && Date.now() < stopAt; i++) {
         const t0 = performance.now();
-        const rec = await (await fetch(`${url}/api/hosts/bench-1/devices/${device}/actions`, { method: "POST", headers, body: JSON.stringify({ action: "capture.snapshot", params: {} }) })).json();
+        const rec = /** @type {{result: {artifact: string}}} */ (await (await fetch(`${url}/api/hosts/bench-1/devices/${device}/actions`, { method: "POST", headers, body: JSON.stringify({ action: "capture.snapshot", params: {} }) })).json());
         const res = await fetch(`${url}/api/hosts/bench-1/artifacts/${rec.result.artifact}`, { headers });
         lastJpeg = Buffer.from(await res.arrayBuffer());
         snap.push(performance.now() - t0);

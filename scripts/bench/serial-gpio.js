@@ -179,6 +179,7 @@ if (findSocat() === null) {
   const g = await pulseFigures();
   /** @param {number} n */
   const ms = (n) => `${n.toFixed(3)} ms`;
+  /** @type {Array<[string, string, string]>} */
   const rows = [
     ["console throughput (PTY → SerialConsole → ConsoleStream)", `${s.mibPerS.toFixed(2)} MiB/s`, `${s.received} chars in ${s.chunks} chunks, log file dropped ${s.logDropped} B`],
     ["expect latency after matching bytes arrive, p50", ms(pct(s.afterArrival, 50)), `${s.afterArrival.length} rounds`],
