@@ -75,7 +75,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = new HubDatabase(config.dbPath, logger);
   const announce = options.announce ?? ((text: string) => void process.stderr.write(text));
-  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService } | null = null;
+  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner } | null = null;
   let starting: Promise<HubAddress> | null = null;
   let videoRelay: VideoRelay | null = null;
 
@@ -206,7 +206,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     leases.start();
     agents.start();
     dashboard.start();
-    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns };
+    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns, planner };
     await campaigns.start();
 
     await new Promise<void>((resolve, reject) => {
@@ -266,6 +266,8 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       logger.info("labrig hub stopping");
       // Runs first: they cancel their actions and release their leases while dispatcher and agents are still up.
       await r.campaigns.stop();
+      // Then plans under way: canceled, each stored with its outcome before the database closes.
+      await r.planner.stop();
       r.agents.beginShutdown();
       // io.close() stops listening and disconnects agents; then waits for HTTP connections to end.
       const closed = r.io.close();

@@ -289,3 +289,42 @@ describe("frame scaling", () => {
     expect(() => scaleJpeg(Buffer.from("not a jpeg at all"), 100)).toThrow(/not a JPEG/);
   });
 });
+
+describe("planner shutdown", () => {
+  it("cancels plans under way, stores their outcome, and refuses new ones", async () => {
+    const { FakeGemini: Fake } = await import("./fake-gemini.js");
+    const fakeModel = new Fake(() => ({ hang: true }));
+    await fakeModel.start();
+    const dir = makeTempDir();
+    const db = new HubDatabase(join(dir, "labrig.db"), logger, MIGRATIONS);
+    db.start();
+    try {
+      new HostsRepository(db.db).insert({ id: "sim-1", name: "sim-1", labels: {}, tokenHash: "x", createdAt: new Date().toISOString() });
+      const devs = new DevicesRepository(db.db);
+      devs.replaceForHost("sim-1", [{ id: "dut1", labels: {}, capabilities: [], resources: [{ name: "console", kind: "serial" }] }], new Date().toISOString());
+      const store = new PlansRepository(db.db);
+      const p = new Planner({
+        model: new GeminiModel({ apiKey: "k", model: "m", baseUrl: fakeModel.url, apiVersion: "v1beta", timeoutMs: 30_000, retries: 0, retryBaseMs: 1, stream: true }, logger),
+        plans: store,
+        devices: devs,
+        consoles: new ConsoleBuffers(),
+        frames: { grab: async () => Buffer.alloc(0) },
+        runner: { run: async () => ({ status: "succeeded", error: null }) },
+        publish: () => undefined,
+        settings: { maxEdge: 64, framesDir: join(dir, "plans"), partialIntervalMs: 0, requestsPerDay: 10, tokensPerDay: 10_000 },
+        logger,
+      });
+      const pending = p.plan({ instruction: "x", host: "sim-1", device: "dut1", execute: false, requestedBy: null });
+      await new Promise((r) => setTimeout(r, 200));
+      const started = Date.now();
+      await p.stop();
+      expect(Date.now() - started).toBeLessThan(4000);
+      await expect(pending).rejects.toMatchObject({ code: "canceled" });
+      expect(store.list({ limit: 5 })[0]?.status).toBe("failed");
+      await expect(p.plan({ instruction: "x", host: "sim-1", device: "dut1", execute: false, requestedBy: null })).rejects.toMatchObject({ code: "shutting_down" });
+    } finally {
+      await fakeModel.stop();
+      db.stop();
+    }
+  });
+});

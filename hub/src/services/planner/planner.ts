@@ -85,6 +85,9 @@ export interface PlannerDeps {
   logger: Logger;
 }
 
+/** Longest stop() waits for plans under way to store their outcome. */
+const STOP_WAIT_MS = 5000;
+
 /** How many answers the model gets per plan: the first, and one retry with the validation error fed back. */
 const ANSWER_ATTEMPTS = 2;
 
@@ -95,6 +98,8 @@ const ANSWER_ATTEMPTS = 2;
  */
 export class Planner {
   private readonly budget: PlannerBudget;
+  private readonly inflight = new Set<{ abort: AbortController; done: Promise<void> }>();
+  private stopping = false;
 
   constructor(private readonly d: PlannerDeps) {
     this.budget = new PlannerBudget(
@@ -123,6 +128,35 @@ export class Planner {
 
   /** Plans (and, when asked, executes) one step. Stores the plan whatever happens; throws the error it ended with. */
   async plan(input: PlanInput): Promise<StoredPlan> {
+    if (this.stopping) throw new LabrigError("shutting_down", "The hub is shutting down; ask again in a few seconds.", { retryAfter: 5 });
+    // Every plan can be cut short by stop(), so none writes to the database after the hub closed it.
+    const abort = new AbortController();
+    const signal = input.signal ? AbortSignal.any([input.signal, abort.signal]) : abort.signal;
+    const running = this.planOnce({ ...input, signal });
+    const entry = { abort, done: running.then(() => undefined, () => undefined) };
+    this.inflight.add(entry);
+    try {
+      return await running;
+    } finally {
+      this.inflight.delete(entry);
+    }
+  }
+
+  /** Refuses new plans, cancels those under way and waits until each has stored its outcome. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const pending = [...this.inflight];
+    for (const p of pending) p.abort.abort(new LabrigError("shutting_down", "The hub stopped while planning."));
+    // An action the plan already handed to the dispatcher cannot be aborted from here; it ends when the
+    // dispatcher stops (after this), so the wait is capped rather than blocking the shutdown.
+    let timer: NodeJS.Timeout | undefined;
+    const capped = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), STOP_WAIT_MS)));
+    const outcome = await Promise.race([Promise.all(pending.map((p) => p.done)), capped]);
+    clearTimeout(timer);
+    if (outcome === "timeout") this.d.logger.warn({ plans: this.inflight.size }, "plans still running at shutdown; their outcome may not be stored");
+  }
+
+  private async planOnce(input: PlanInput): Promise<StoredPlan> {
     const model = this.requireModel();
     const device = this.d.devices.get(input.host, input.device);
     if (!device) throw new LabrigError("unknown_device", `Host ${input.host} has no device '${input.device}'.`);
