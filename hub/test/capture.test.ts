@@ -63,6 +63,21 @@ describe("artifacts through the hub", () => {
     expect([image.width, image.height]).toEqual([160, 120]);
   });
 
+  it("shrinks a snapshot on the agent when max_edge asks for less, and refuses a bad max_edge", async () => {
+    const { hub } = await hubWithCameraAgent();
+    const snap = await action(hub, { action: "capture.snapshot", params: { max_edge: 80 } });
+    expect(snap.body).toMatchObject({ status: "succeeded", result: { width: 80, height: 60 } });
+    const id = (snap.body.result as { artifact: string }).artifact;
+    const res = await fetch(`${hub.url}/api/hosts/cap-1/artifacts/${id}`, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
+    const image = jpeg.decode(Buffer.from(await res.arrayBuffer()), { useTArray: true });
+    expect([image.width, image.height]).toEqual([80, 60]);
+    // Larger than the frame: unchanged.
+    expect((await action(hub, { action: "capture.snapshot", params: { max_edge: 4000 } })).body).toMatchObject({ result: { width: 160, height: 120 } });
+    const bad = await action(hub, { action: "capture.snapshot", params: { max_edge: 4 } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error_code).toBe("validation_failed");
+  });
+
   it("reads artifacts larger than one socket message in slices", async () => {
     const { hub, agent } = await hubWithCameraAgent();
     const data = Buffer.from(Array.from({ length: 1_300_000 }, (_, i) => (i * 7) % 256));

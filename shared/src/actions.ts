@@ -115,9 +115,9 @@ export const ACTIONS = {
     retrySafe: false,
   },
   "capture.snapshot": {
-    description: "Capture the current video frame as a JPEG artifact.",
+    description: "Capture the current video frame as a JPEG artifact, shrunk so its longer edge is at most max_edge when given.",
     resourceKind: "video",
-    params: NoParams,
+    params: z.object({ max_edge: z.number().int().min(16).max(8192).optional() }).strict(),
     result: z.object({
       artifact: z.string(),
       mime_type: z.string(),

@@ -1,6 +1,7 @@
 export * from "./errors.js";
 export * from "./validation.js";
 export * from "./paging.js";
+export * from "./image.js";
 export * from "./regex-safety.js";
 export * from "./model.js";
 export * from "./actions.js";

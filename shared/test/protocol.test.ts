@@ -180,3 +180,17 @@ describe("expect pattern safety", () => {
     expect(() => parseActionParams("serial.expect", { pattern: "(a+)+$", timeout_ms: 10 })).not.toThrow();
   });
 });
+
+describe("image downscaling", () => {
+  it("shrinks to the longest edge by area averaging and leaves images that fit untouched", async () => {
+    const { downscaleRgba } = await import("@labrig/shared");
+    // 4x2: left half black, right half white.
+    const data = new Uint8Array(4 * 2 * 4);
+    for (let y = 0; y < 2; y++) for (let x = 2; x < 4; x++) data.set([255, 255, 255, 255], (y * 4 + x) * 4);
+    const small = downscaleRgba(data, 4, 2, 2);
+    expect([small.width, small.height]).toEqual([2, 1]);
+    expect([...small.data]).toEqual([0, 0, 0, 255, 255, 255, 255, 255]);
+    const same = downscaleRgba(data, 4, 2, 4);
+    expect(same.data).toBe(data);
+  });
+});

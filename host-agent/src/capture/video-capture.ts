@@ -1,4 +1,4 @@
-import { LabrigError, type ActionResultOf } from "@labrig/shared";
+import { LabrigError, downscaleRgba, type ActionResultOf } from "@labrig/shared";
 import jpeg from "jpeg-js";
 import { abortReason } from "../abort.js";
 import type { VideoResourceConfig } from "../config.js";
@@ -71,14 +71,15 @@ export class VideoCapture {
     await this.source.stop();
   }
 
-  /** The current frame as a JPEG artifact. */
-  async snapshot(signal: AbortSignal): Promise<ActionResultOf<"capture.snapshot">> {
+  /** The current frame as a JPEG artifact; shrunk first (cheap on raw pixels) when `maxEdge` asks for less. */
+  async snapshot(signal: AbortSignal, maxEdge?: number): Promise<ActionResultOf<"capture.snapshot">> {
     const frame = this.source.latest() ?? (await this.source.next(-1, Math.max(2000, 3000 / this.config.fps)));
     if (signal.aborted) throw abortReason(signal);
     if (!frame) throw this.unavailable();
-    const encoded = jpeg.encode({ data: toRgba(frame), width: frame.width, height: frame.height }, JPEG_QUALITY);
+    const image = downscaleRgba(toRgba(frame), frame.width, frame.height, maxEdge ?? Number.MAX_SAFE_INTEGER);
+    const encoded = jpeg.encode({ data: image.data, width: image.width, height: image.height }, JPEG_QUALITY);
     const info = await this.deps.artifacts.put(encoded.data, "jpg");
-    return { artifact: info.id, mime_type: info.mimeType, width: frame.width, height: frame.height };
+    return { artifact: info.id, mime_type: info.mimeType, width: image.width, height: image.height };
   }
 
   async record(durationS: number, format: "webm" | "mp4", signal: AbortSignal): Promise<ActionResultOf<"capture.record">> {

@@ -257,8 +257,10 @@ export class Device {
         const p = params as ActionParamsOf<"power.cycle">;
         return { state: await this.power(resource).cycle(p.off_ms, signal) };
       }
-      case "capture.snapshot":
-        return { ...(await this.video(resource).snapshot(signal)) };
+      case "capture.snapshot": {
+        const p = params as ActionParamsOf<"capture.snapshot">;
+        return { ...(await this.video(resource).snapshot(signal, p.max_edge)) };
+      }
       case "capture.record": {
         const p = params as ActionParamsOf<"capture.record">;
         return { ...(await this.video(resource).record(p.duration_s, p.format, signal)) };

@@ -16,11 +16,12 @@ export class PlannerFleetBridge implements FrameGrabber, PlannedActionRunner {
     private readonly logger: Logger,
   ) {}
 
-  async grab(host: string, device: string, resource: string | null, options: RunOptions): Promise<Buffer> {
+  async grab(host: string, device: string, resource: string | null, options: RunOptions & { maxEdge?: number }): Promise<Buffer> {
     const record = await this.dispatcher.submitAction({
       action: "capture.snapshot",
       resource: resource ?? undefined,
-      params: {},
+      // The agent shrinks raw pixels before encoding: far cheaper than decoding and re-encoding on the hub.
+      params: options.maxEdge === undefined ? {} : { max_edge: options.maxEdge },
       target: { host, device },
       leaseToken: options.leaseToken,
       priority: 0,

@@ -1,5 +1,5 @@
 import jpeg from "jpeg-js";
-import { LabrigError } from "@labrig/shared";
+import { LabrigError, downscaleRgba } from "@labrig/shared";
 
 export interface ScaledFrame {
   jpeg: Buffer;
@@ -31,37 +31,8 @@ export function scaleJpeg(input: Buffer, maxEdge: number, quality = 85): ScaledF
   const longest = Math.max(width, height);
   if (longest <= maxEdge) return { jpeg: input, width, height, scaled: false };
 
-  const factor = maxEdge / longest;
-  const outW = Math.max(1, Math.round(width * factor));
-  const outH = Math.max(1, Math.round(height * factor));
-  const out = Buffer.alloc(outW * outH * 4);
-  const src = decoded.data;
-  for (let y = 0; y < outH; y++) {
-    const y0 = Math.floor((y * height) / outH);
-    const y1 = Math.max(y0 + 1, Math.floor(((y + 1) * height) / outH));
-    for (let x = 0; x < outW; x++) {
-      const x0 = Math.floor((x * width) / outW);
-      const x1 = Math.max(x0 + 1, Math.floor(((x + 1) * width) / outW));
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      for (let sy = y0; sy < y1; sy++) {
-        let i = (sy * width + x0) * 4;
-        for (let sx = x0; sx < x1; sx++, i += 4) {
-          r += src[i] ?? 0;
-          g += src[i + 1] ?? 0;
-          b += src[i + 2] ?? 0;
-        }
-      }
-      const n = (y1 - y0) * (x1 - x0);
-      const o = (y * outW + x) * 4;
-      out[o] = r / n;
-      out[o + 1] = g / n;
-      out[o + 2] = b / n;
-      out[o + 3] = 255;
-    }
-  }
-  return { jpeg: jpeg.encode({ width: outW, height: outH, data: out }, quality).data, width: outW, height: outH, scaled: true };
+  const small = downscaleRgba(decoded.data, width, height, maxEdge);
+  return { jpeg: jpeg.encode({ width: small.width, height: small.height, data: small.data }, quality).data, width: small.width, height: small.height, scaled: true };
 }
 
 /**

@@ -26,7 +26,7 @@ import { SYSTEM_INSTRUCTION, buildPromptParts, type PlanContext } from "./prompt
 
 /** Takes the current frame of a device's video resource (a `capture.snapshot` on the agent, then the JPEG bytes). */
 export interface FrameGrabber {
-  grab(host: string, device: string, resource: string | null, options: RunOptions): Promise<Buffer>;
+  grab(host: string, device: string, resource: string | null, options: RunOptions & { maxEdge?: number }): Promise<Buffer>;
 }
 
 export interface RunOptions {
@@ -331,7 +331,8 @@ export class Planner {
   private async frameFor(input: PlanInput, resource: string | null, hasVideo: boolean) {
     if (input.frame) return scaleJpeg(input.frame, this.d.settings.maxEdge);
     if (!hasVideo) return null;
-    const jpeg = await this.d.frames.grab(input.host, input.device, resource, { requestedBy: input.requestedBy, leaseToken: input.leaseToken });
+    const jpeg = await this.d.frames.grab(input.host, input.device, resource, { requestedBy: input.requestedBy, leaseToken: input.leaseToken, maxEdge: this.d.settings.maxEdge });
+    // Agents shrink snapshots themselves; scaling here only acts on frames that arrive larger.
     return scaleJpeg(jpeg, this.d.settings.maxEdge);
   }
 }
