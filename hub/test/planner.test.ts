@@ -291,6 +291,8 @@ describe("frame scaling", () => {
 });
 
 describe("planner shutdown", () => {
+  afterEach(() => cleanupTempDirs());
+
   it("cancels plans under way, stores their outcome, and refuses new ones", async () => {
     const { FakeGemini: Fake } = await import("./fake-gemini.js");
     const fakeModel = new Fake(() => ({ hang: true }));
