@@ -182,7 +182,8 @@ export class Executor {
       const params = parseActionParams(req.action, req.params);
       const resource = resolveLine(req.action, device, req.resource);
       if (signal.aborted) throw abortReason(signal);
-      if (this.confirmStart && !(await this.confirmStart({ id: req.id, host: this.host, device: device.id, started_at: startedAt }))) {
+      // A cancel or timeout while the hub's confirmation is on its way ends the wait at once (the action is then not run).
+      if (this.confirmStart && !(await raceAbort(this.confirmStart({ id: req.id, host: this.host, device: device.id, started_at: startedAt }), signal))) {
         throw new LabrigError("host_lost", `The hub did not confirm the start of ${req.action} (connection lost, or the action went to another device); it was not run.`);
       }
       if (signal.aborted) throw abortReason(signal);

@@ -31,14 +31,14 @@ describe("Executor", () => {
   let executor: Executor;
   let devices: Map<string, Device>;
 
-  async function setup(): Promise<void> {
+  async function setup(options: ConstructorParameters<typeof Executor>[4] = {}): Promise<void> {
     results.length = 0;
     const lines = new MemoryLineFactory();
     devices = new Map(
       deviceConfigs().map((dc) => [dc.id, new Device(dc, { lineFactory: lines, logger: testLogger(), reportState: () => undefined, onConsoleData: () => undefined })]),
     );
     for (const d of devices.values()) await d.start();
-    executor = new Executor("exec-host", devices, (r) => results.push(r), testLogger());
+    executor = new Executor("exec-host", devices, (r) => results.push(r), testLogger(), options);
     executor.start();
   }
 
@@ -51,6 +51,20 @@ describe("Executor", () => {
   afterEach(async () => {
     await executor.stop();
     for (const d of devices.values()) await d.stop();
+  });
+
+  it("times out at once while the hub's start confirmation is still on its way, and never runs the action", async () => {
+    let confirmations = 0;
+    // The hub never answers: a lost ack must not hold the device for the link's own ack timeout.
+    await setup({ confirmStart: () => ((confirmations += 1), new Promise<boolean>(() => undefined)) });
+    const a = request("dut1", "power.on", {}, 300);
+    const started = Date.now();
+    executor.submit(a);
+    await until(() => results.some((r) => r.id === a.id), "the timed-out result");
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(resultOf(a.id)).toMatchObject({ status: "failed", error: { error_code: "action_timeout" } });
+    expect(confirmations).toBe(1);
+    expect(devices.get("dut1")?.line("power")?.read()).toBe(0);
   });
 
   it("runs two actions on one device one after the other (FIFO)", async () => {
