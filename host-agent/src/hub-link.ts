@@ -107,6 +107,8 @@ export class HubLink implements ConsoleSink, ResultTransport {
   }
 
   start(): void {
+    // A second start would open a second socket and leak the first.
+    if (this.socket) return;
     this.stopped = false;
     const o = this.options;
     const socket = io(`${o.url}${AGENT_NAMESPACE}`, {
@@ -266,6 +268,8 @@ export class HubLink implements ConsoleSink, ResultTransport {
     this.retryAttempt = 0;
     const interval = parsed.data.heartbeat_interval_ms;
     this.logger.info({ hub: o.url, host: o.host, hub_version: parsed.data.hub_version, heartbeat_interval_ms: interval }, "connected to the hub");
+    // A new hello ack replaces the interval: never two timers beating at once.
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = setInterval(() => {
       if (this.isReady()) socket.emit("heartbeat", { host: o.host, seq: this.heartbeatSeq++, sent_at: nowIso() });
     }, interval);
