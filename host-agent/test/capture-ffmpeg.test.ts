@@ -5,6 +5,7 @@
  * restarting after ffmpeg dies, stopping — runs for real with ffmpeg's lavfi test source as
  * the input instead of /dev/video*.
  */
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ArtifactStore } from "../src/capture/artifact-store.js";
@@ -194,6 +195,37 @@ describe("ffmpeg frame pipeline (lavfi test source standing in for the camera)",
       expect(handled).toBeLessThan(sub.dropped);
     } finally {
       sub.unsubscribe();
+      await source.stop();
+    }
+  });
+});
+
+describe("a capture that stalls", () => {
+  let temp: ReturnType<typeof makeTempDir>;
+  beforeEach(() => (temp = makeTempDir()));
+  afterEach(() => temp.remove());
+
+  it("serves no stale frame and restarts an ffmpeg that runs but stops delivering frames", async () => {
+    // A stand-in for a wedged dongle: one frame, then silence while the process stays alive.
+    const fake = join(temp.dir, "ffmpeg-stalls");
+    writeFileSync(fake, "#!/bin/sh\nhead -c 3072 /dev/zero\nexec sleep 30\n", { mode: 0o755 });
+    const states: { status: string; detail: string }[] = [];
+    const source = new FfmpegFrameSource(
+      { name: "t/cam", width: 32, height: 24, fps: 10, ffmpeg: fake, inputArgs: [], stallMs: 300, retryBaseMs: 50, retryMaxMs: 100 },
+      testLogger(),
+      (status, detail) => states.push({ status, detail }),
+    );
+    await source.start();
+    try {
+      const first = await source.next(-1, 5000);
+      expect(first?.seq).toBe(0);
+      // The stall limit is at least ten frame intervals (1 s at 10 fps).
+      await until(() => states.some((s) => s.status === "error" && s.detail.includes("no frames")), "the stall to be reported", 5000);
+      expect(source.latest()).toBeNull();
+      // Restarted: the new process delivers a frame again.
+      const again = await source.next(0, 5000);
+      expect(again?.seq).toBe(1);
+    } finally {
       await source.stop();
     }
   });

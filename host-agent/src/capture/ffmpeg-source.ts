@@ -80,6 +80,8 @@ export interface FfmpegSourceOptions {
   devicePath?: string;
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** No frame for this long (at least ten frame intervals) means ffmpeg is stalled: it is restarted (default 5000). */
+  stallMs?: number;
 }
 
 export type SourceStateHook = (status: SourceStatus, detail: string) => void;
@@ -103,6 +105,9 @@ export class FfmpegFrameSource implements FrameSource {
   private filled = 0;
   private seq = 0;
   private t0 = 0;
+  private lastFrameAtMs = Number.NEGATIVE_INFINITY;
+  private launchedAtMs = 0;
+  private watchdog: NodeJS.Timeout | null = null;
   private running = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private attempt = 0;
@@ -137,11 +142,14 @@ export class FfmpegFrameSource implements FrameSource {
     if (this.running) return;
     this.running = true;
     this.t0 = performance.now();
+    this.watchdog = setInterval(() => this.checkStall(), 1000);
     this.launch();
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.fanout.clear();
@@ -159,7 +167,24 @@ export class FfmpegFrameSource implements FrameSource {
   }
 
   latest(): Frame | null {
+    // A frame older than the stall limit is no picture of the present: better no frame than a stale one.
+    if (performance.now() - this.lastFrameAtMs > this.stallMs()) return null;
     return this.fanout.latest();
+  }
+
+  /** How long ffmpeg may run without delivering a frame before it is considered stalled and restarted. */
+  private stallMs(): number {
+    return Math.max(this.options.stallMs ?? 5000, (10 * 1000) / this.fps);
+  }
+
+  /** Restarts an ffmpeg that runs but delivers nothing (a wedged dongle or driver). */
+  private checkStall(): void {
+    const child = this.child;
+    if (!this.running || !child || performance.now() - Math.max(this.lastFrameAtMs, this.launchedAtMs) <= this.stallMs()) return;
+    this.logger.warn({ source: this.options.name, pid: child.pid, stall_ms: this.stallMs() }, "ffmpeg delivers no frames; restarting it");
+    this.child = null;
+    child.kill("SIGKILL");
+    this.fail("error", `no frames from ${this.options.devicePath ?? "ffmpeg"} for ${Math.round(this.stallMs() / 1000)} s; restarting the capture`);
   }
 
   subscribe(fn: (frame: Frame) => void | Promise<void>): FrameSubscription {
@@ -212,6 +237,7 @@ export class FfmpegFrameSource implements FrameSource {
     this.stderrTail = "";
     const child = spawn(bin, this.commandLine(), { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
+    this.launchedAtMs = performance.now();
     this.logger.info({ source: o.name, pid: child.pid, args: this.commandLine().join(" ") }, "ffmpeg started");
     child.stdout?.on("data", (chunk: Buffer) => this.onData(chunk));
     child.stderr?.on("data", (chunk: Buffer) => {
@@ -255,6 +281,7 @@ export class FfmpegFrameSource implements FrameSource {
       this.logger.info({ source: this.options.name }, "video frames arriving");
       this.onState("ready", `${this.width}x${this.height}@${this.fps} from ${this.options.devicePath ?? "ffmpeg"}`);
     }
+    this.lastFrameAtMs = performance.now();
     const timestampUs = Math.round((performance.now() - this.t0) * 1000);
     this.fanout.publish({ seq: this.seq++, timestampUs, width: this.width, height: this.height, format: this.format, data });
   }
