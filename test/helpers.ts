@@ -1,12 +1,13 @@
 import { type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 // The same launcher `npm start` uses, so the tests exercise what a newcomer runs.
 import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, startNode, waitFor, waitForHostState as waitForHostStateAs, waitForHub, writeSimAgentConfig } from "../scripts/lib/launch.js";
 
-export { waitFor };
+import { freePort } from "../hub/test/helpers.js";
+
+export { freePort, waitFor };
 
 /** The admin key every TestRig hub gets through LABRIG_ADMIN_KEY, and every REST call sends. */
 export const E2E_ADMIN_KEY = "lrk_e2e-admin-key-for-end-to-end-tests-0123456789";
@@ -14,18 +15,6 @@ export const E2E_ADMIN_KEY = "lrk_e2e-admin-key-for-end-to-end-tests-0123456789"
 /** Waits until the hub lists `host` in `state`, asking with the rig's admin key. */
 export function waitForHostState(url: string, host: string, state: "online" | "offline", timeoutMs?: number): Promise<boolean> {
   return waitForHostStateAs(url, host, state, timeoutMs, authHeaders(E2E_ADMIN_KEY));
-}
-
-/** A free TCP port on 127.0.0.1 (so a restarted hub can come back on the same one). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 /** Resolves when the process has exited (at once if it already has). */

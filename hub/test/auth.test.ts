@@ -6,7 +6,7 @@ import { SignJWT, exportSPKI, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertRoutesDeclared } from "../src/api/route-inventory.js";
 import { ROUTES, accessOf, allows, routeKey, type RouteSpec } from "../src/api/route-policy.js";
-import { TEST_ADMIN_KEY, cleanupTempDirs, connect, dashboardSocket, getJson, makeTempDir, postJson, startHub, stopAll, type JsonResponse, type RunningHub } from "./helpers.js";
+import { expectEnvelope, TEST_ADMIN_KEY, cleanupTempDirs, connect, dashboardSocket, getJson, makeTempDir, postJson, startHub, stopAll, type JsonResponse, type RunningHub } from "./helpers.js";
 
 const HS_SECRET = "hs256-test-secret-that-is-long-enough-0123456789";
 const ISSUER = "https://idp.test";
@@ -70,12 +70,6 @@ function call(route: RouteSpec, token: string | null): Promise<JsonResponse> {
   return getJson(url, method === "GET" ? { auth: token } : { method, headers: { "content-type": "application/json" }, body: "{}", auth: token });
 }
 
-function expectEnvelope(res: JsonResponse, status: number, code: string, context: string): void {
-  expect(res.status, `${context}: ${res.text}`).toBe(status);
-  expect(res.body.error_code, context).toBe(code);
-  expect(typeof res.body.message, context).toBe("string");
-  expect(res.body.request_id, context).toBe(res.headers.get("x-request-id"));
-}
 
 describe("the route table", () => {
   it("covers every route the express app serves", () => {

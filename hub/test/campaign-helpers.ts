@@ -1,28 +1,17 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createAgent, createLogger, findSocat, parseConfig, type Agent } from "@labrig/host-agent";
-import { addHost, getJson, waitFor, type JsonResponse, type RunningHub } from "./helpers.js";
+import { findSocat, type Agent } from "@labrig/host-agent";
+import { getJson, waitFor, type JsonResponse, type RunningHub } from "./helpers.js";
+import { startLocalAgent } from "./local-agents.js";
 
 // Real agents (createAgent) in this process, each with one device: a simulated board on a socat
 // PTY (`sim`), or a device with only an in-memory GPIO line (`gpio`) for tests that need no console.
 
-const agents: Agent[] = [];
-const dirs: string[] = [];
-
-export async function stopAgents(): Promise<void> {
-  for (const a of agents.splice(0)) await a.stop();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-}
+export { stopLocalAgents as stopAgents } from "./local-agents.js";
 
 export function requireSocat(): void {
   if (findSocat() === null) throw new Error("socat is needed for the simulated rig: sudo apt-get install socat");
 }
 
 export async function startAgent(hub: RunningHub, host: string, kind: "sim" | "gpio", labels: Record<string, string> = { board: "sim" }): Promise<Agent> {
-  const token = await addHost(hub.dataDir, host);
-  const dir = mkdtempSync(join(tmpdir(), `labrig-campaign-${host}-`));
-  dirs.push(dir);
   const device =
     kind === "sim"
       ? {
@@ -36,12 +25,7 @@ export async function startAgent(hub: RunningHub, host: string, kind: "sim" | "g
           ],
         }
       : { id: "dut1", labels, resources: [{ name: "relay", kind: "gpio", line: 5, direction: "out" }] };
-  const config = parseConfig({ host, hub: { url: hub.url, token }, data_dir: "./data", gpio: { driver: "memory" }, devices: [device] }, { baseDir: dir });
-  const agent = createAgent(config, createLogger("silent"), { sim: { bootMs: 150 } });
-  agents.push(agent);
-  await agent.start();
-  await waitFor(async () => (await getJson(`${hub.url}/api/hosts/${host}`)).body.state === "online", 10_000);
-  return agent;
+  return startLocalAgent(hub, host, [device], { agent: { sim: { bootMs: 150 } } });
 }
 
 export function api(hub: RunningHub, method: string, path: string, body?: unknown): Promise<JsonResponse> {

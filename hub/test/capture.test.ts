@@ -1,46 +1,26 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createAgent, createLogger, parseConfig, type Agent } from "@labrig/host-agent";
+import type { Agent } from "@labrig/host-agent";
 import type { StreamChunk } from "@labrig/shared";
 import jpeg from "jpeg-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { TEST_ADMIN_KEY, addHost, cleanupTempDirs, getJson, postJson, startHub, stopAll, waitFor, type RunningHub } from "./helpers.js";
+import { startLocalAgent, stopLocalAgents } from "./local-agents.js";
 
 /*
  * The capture path end to end, in one process: a real hub (createHub) and a real agent
  * (createAgent) with a test-pattern video resource, talking socket.io on 127.0.0.1.
  */
 
-const agents: Agent[] = [];
-const agentDirs: string[] = [];
-
 afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop();
-  for (const d of agentDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  await stopLocalAgents();
   await stopAll();
   cleanupTempDirs();
 });
 
 async function hubWithCameraAgent(): Promise<{ hub: RunningHub; agent: Agent }> {
   const hub = await startHub();
-  const token = await addHost(hub.dataDir, "cap-1");
-  const dir = mkdtempSync(join(tmpdir(), "labrig-capture-agent-"));
-  agentDirs.push(dir);
-  const config = parseConfig(
-    {
-      host: "cap-1",
-      hub: { url: hub.url, token },
-      data_dir: "./data",
-      gpio: { driver: "memory" },
-      devices: [{ id: "dut1", resources: [{ name: "screen", kind: "video", source: "test-pattern", width: 160, height: 120, fps: 10 }] }],
-    },
-    { baseDir: dir },
-  );
-  const agent = createAgent(config, createLogger("silent"));
-  agents.push(agent);
-  await agent.start();
-  await waitFor(async () => (await getJson(`${hub.url}/api/hosts/cap-1`)).body.state === "online", 10_000);
+  const agent = await startLocalAgent(hub, "cap-1", [
+    { id: "dut1", resources: [{ name: "screen", kind: "video", source: "test-pattern", width: 160, height: 120, fps: 10 }] },
+  ]);
   return { hub, agent };
 }
 
@@ -105,7 +85,6 @@ describe("artifacts through the hub", () => {
     expect(noHost.body.error_code).toBe("unknown_host");
     const { id } = await agent.artifacts.put(Buffer.from("jpeg"), "jpg");
     await agent.stop();
-    agents.length = 0;
     await waitFor(async () => (await getJson(`${hub.url}/api/hosts/cap-1/artifacts/${id}`)).status === 503, 5000);
     const offline = await getJson(`${hub.url}/api/hosts/cap-1/artifacts/${id}`);
     expect(offline.body).toMatchObject({ error_code: "host_offline", recoverable: true });

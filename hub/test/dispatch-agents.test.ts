@@ -1,23 +1,21 @@
 import { Writable } from "node:stream";
-import { createAgent, createLogger, parseConfig, type Agent } from "@labrig/host-agent";
+import { createLogger, type Agent } from "@labrig/host-agent";
 import { afterEach, describe, expect, it } from "vitest";
 import { api, post, waitFor } from "./dispatch-helpers.js";
-import { addHost, cleanupTempDirs, makeTempDir, startHub, stopAll, type RunningHub } from "./helpers.js";
+import { cleanupTempDirs, startHub, stopAll, type RunningHub } from "./helpers.js";
+import { startLocalAgent, stopLocalAgents } from "./local-agents.js";
 
 // Real in-process agents (host-agent's createAgent, memory GPIO lines) against a real hub: the
 // agent asks the hub before each action starts (confirm_start), which is what makes failover safe.
 
-const agents: Agent[] = [];
-
 afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop();
+  await stopLocalAgents();
   await stopAll();
   cleanupTempDirs();
 });
 
 /** Starts a real agent with one memory-GPIO device; `ran` collects the ids of actions its executor finished. */
 async function realAgent(hub: RunningHub, host: string, labels: Record<string, string>): Promise<{ agent: Agent; ran: string[] }> {
-  const token = await addHost(hub.dataDir, host);
   const ran: string[] = [];
   // The executor logs every finished action with its id; reading that log is how the test counts runs.
   const logs = new Writable({
@@ -30,20 +28,9 @@ async function realAgent(hub: RunningHub, host: string, labels: Record<string, s
       cb();
     },
   });
-  const config = parseConfig(
-    {
-      host,
-      hub: { url: hub.url, token },
-      data_dir: "./data",
-      gpio: { driver: "memory" },
-      devices: [{ id: "dut", labels, resources: [{ name: "io", kind: "gpio", line: 5, direction: "out" }] }],
-    },
-    { baseDir: makeTempDir() },
-  );
-  const agent = createAgent(config, createLogger("info", logs));
-  agents.push(agent);
-  await agent.start();
-  await waitFor(async () => (await api(hub, "GET", `/api/hosts/${host}`)).body.state === "online");
+  const agent = await startLocalAgent(hub, host, [{ id: "dut", labels, resources: [{ name: "io", kind: "gpio", line: 5, direction: "out" }] }], {
+    logger: createLogger("info", logs),
+  });
   return { agent, ran };
 }
 

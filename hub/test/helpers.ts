@@ -1,9 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import Database from "better-sqlite3";
 import { pino, type Logger } from "pino";
+import { expect } from "vitest";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
 import { runCli } from "../src/cli/commands.js";
 import { loadConfig, type HubConfig } from "../src/config.js";
@@ -165,6 +167,29 @@ export function dashboardSocket(url: string, opts: { auth?: Record<string, unkno
   });
   clients.push(socket);
   return socket;
+}
+
+/** A free TCP port on 127.0.0.1 (so a restarted hub can come back on the same one). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** Asserts the one error envelope: status, stable code, a message, recoverable, and the request id echoed in X-Request-Id. */
+export function expectEnvelope(res: { status: number; headers: Headers; body: Record<string, unknown>; text?: string }, status: number, code: string, context = ""): void {
+  const where = context === "" ? (res.text ?? JSON.stringify(res.body)) : `${context}: ${res.text ?? JSON.stringify(res.body)}`;
+  expect(res.status, where).toBe(status);
+  expect(res.body.error_code, where).toBe(code);
+  expect(typeof res.body.message, where).toBe("string");
+  expect(typeof res.body.recoverable, where).toBe("boolean");
+  expect(res.body.request_id, where).toBe(res.headers.get("x-request-id"));
+  expect(String(res.body.request_id), where).not.toBe("");
 }
 
 export interface JsonResponse {

@@ -6,6 +6,7 @@ import {
   addHost,
   agentSocket,
   cleanupTempDirs,
+  expectEnvelope,
   cli,
   connect,
   connectedAgent,
@@ -28,12 +29,6 @@ afterEach(async () => {
   cleanupTempDirs();
 });
 
-function expectEnvelope(res: JsonResponse, status: number, code: string): void {
-  expect(res.status, res.text).toBe(status);
-  expect(res.body.error_code).toBe(code);
-  expect(typeof res.body.message).toBe("string");
-  expect(res.body.request_id).toBe(res.headers.get("x-request-id"));
-}
 
 const del = (url: string, auth?: string): Promise<JsonResponse> => getJson(url, { method: "DELETE", ...(auth ? { auth } : {}) });
 const keyRows = (hub: RunningHub) => queryDb<{ n: number }>(hub.dataDir, "SELECT COUNT(*) AS n FROM api_keys")[0]?.n;

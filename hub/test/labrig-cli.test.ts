@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { XMLParser } from "fast-xml-parser";
 import { afterEach, describe, expect, it } from "vitest";
 import { api, createCampaign, createTestCase, startAgent, stopAgents, type RunBody } from "./campaign-helpers.js";
-import { TEST_ADMIN_KEY, cleanupTempDirs, makeTempDir, startHub, stopAll, testEnv, waitFor, type RunningHub } from "./helpers.js";
+import { TEST_ADMIN_KEY, cleanupTempDirs, freePort, makeTempDir, startHub, stopAll, testEnv, waitFor, type RunningHub } from "./helpers.js";
 
 const LABRIG = resolve(import.meta.dirname, "..", "dist", "cli", "labrig.js");
 const HUB_CLI = resolve(import.meta.dirname, "..", "dist", "cli.js");
@@ -36,16 +35,6 @@ function labrig(args: string[], env: Record<string, string>): Promise<{ code: nu
   });
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === "object" ? res(addr.port) : rej(new Error("no port"))));
-    });
-  });
-}
 
 describe("labrig run (CLI for CI)", () => {
   it("waits for the run, writes the JUnit file, and exits 0 when it passed, 1 when it failed, 2 on usage and connection errors", async () => {

@@ -1,24 +1,19 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createAgent, createLogger, parseConfig, type Agent } from "@labrig/host-agent";
+import type { Agent } from "@labrig/host-agent";
 import jpeg from "jpeg-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeGemini, imageParts, promptText } from "./fake-gemini.js";
 import { TEST_ADMIN_KEY, addHost, cleanupTempDirs, dashboardSocket, getJson, postJson, startHub, stopAll, waitFor, type RunningHub } from "./helpers.js";
+import { startLocalAgent, stopLocalAgents } from "./local-agents.js";
 
 /*
  * Planner traffic that crosses sockets, in one process: a real hub (createHub) with the real Gemini
  * SDK pointed at a local fake, a real agent (createAgent) pushing frames, and a dashboard client.
  */
 
-const agents: Agent[] = [];
-const dirs: string[] = [];
 let fake: FakeGemini;
 
 afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  await stopLocalAgents();
   await stopAll();
   await fake.stop();
   cleanupTempDirs();
@@ -30,31 +25,15 @@ async function hubAndAgent(): Promise<{ hub: RunningHub; agent: Agent }> {
   fake = new FakeGemini(() => ({ text: answer() }));
   await fake.start();
   const hub = await startHub({ env: { GEMINI_API_KEY: "k-test", GEMINI_BASE_URL: fake.url, GEMINI_RETRY_BASE_MS: "5" } });
-  const token = await addHost(hub.dataDir, "pl-1");
-  const dir = mkdtempSync(join(tmpdir(), "labrig-planner-agent-"));
-  dirs.push(dir);
-  const config = parseConfig(
+  const agent = await startLocalAgent(hub, "pl-1", [
     {
-      host: "pl-1",
-      hub: { url: hub.url, token },
-      data_dir: "./data",
-      gpio: { driver: "memory" },
-      devices: [
-        {
-          id: "dut1",
-          resources: [
-            { name: "screen", kind: "video", source: "test-pattern", width: 160, height: 120, fps: 10 },
-            { name: "reset", kind: "gpio", line: 5, direction: "out" },
-          ],
-        },
+      id: "dut1",
+      resources: [
+        { name: "screen", kind: "video", source: "test-pattern", width: 160, height: 120, fps: 10 },
+        { name: "reset", kind: "gpio", line: 5, direction: "out" },
       ],
     },
-    { baseDir: dir },
-  );
-  const agent = createAgent(config, createLogger("silent"));
-  agents.push(agent);
-  await agent.start();
-  await waitFor(async () => (await getJson(`${hub.url}/api/hosts/pl-1`)).body.state === "online", 10_000);
+  ]);
   return { hub, agent };
 }
 

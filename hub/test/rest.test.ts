@@ -1,7 +1,7 @@
 import { HealthSchema } from "@labrig/shared";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MIGRATIONS } from "../src/db/migrations.js";
-import { addHost, cleanupTempDirs, getJson, postJson, queryDb, startHub, stopAll, type RunningHub } from "./helpers.js";
+import { expectEnvelope, addHost, cleanupTempDirs, getJson, postJson, queryDb, startHub, stopAll, type RunningHub } from "./helpers.js";
 
 let hub: RunningHub;
 
@@ -18,14 +18,6 @@ afterEach(async () => {
 const actionsUrl = (host = "sim-1", device = "dut-1") => `${hub.url}/api/hosts/${host}/devices/${device}/actions`;
 const actionRows = () => queryDb<{ n: number }>(hub.dataDir, "SELECT COUNT(*) AS n FROM actions")[0]?.n;
 
-function expectEnvelope(res: { status: number; headers: Headers; body: Record<string, unknown> }, status: number, code: string): void {
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(res.body.error_code).toBe(code);
-  expect(typeof res.body.message).toBe("string");
-  expect(typeof res.body.recoverable).toBe("boolean");
-  expect(res.body.request_id).toBe(res.headers.get("x-request-id"));
-  expect(String(res.body.request_id)).not.toBe("");
-}
 
 describe("REST basics", () => {
   it("GET /api/health reports ok, the database and online hosts", async () => {

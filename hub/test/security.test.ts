@@ -8,6 +8,7 @@ import {
   TEST_ADMIN_KEY,
   addHost,
   cleanupTempDirs,
+  expectEnvelope,
   connect,
   connectedAgent,
   dashboardSocket,
@@ -25,13 +26,6 @@ afterEach(async () => {
   cleanupTempDirs();
 });
 
-function expectEnvelope(res: JsonResponse, status: number, code: string): void {
-  expect(res.status, res.text).toBe(status);
-  expect(res.body.error_code).toBe(code);
-  expect(typeof res.body.message).toBe("string");
-  expect(typeof res.body.recoverable).toBe("boolean");
-  expect(res.body.request_id).toBe(res.headers.get("x-request-id"));
-}
 
 describe("failed-authentication rate limiting", () => {
   it("after LABRIG_AUTH_FAIL_LIMIT failures an address gets 429 rate_limited with retry_after, valid keys included", async () => {

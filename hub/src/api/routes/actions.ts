@@ -1,7 +1,8 @@
 import { LabrigError, parseOrThrow } from "@labrig/shared";
-import { Router, type Request } from "express";
+import { Router, type Request, type Response } from "express";
+import type { z } from "zod";
 import type { ActionsRepository } from "../../repositories/actions.js";
-import type { Dispatcher } from "../../services/dispatcher.js";
+import type { ActionSubmission, Dispatcher } from "../../services/dispatcher.js";
 import { ActionsQuerySchema, DispatchBodySchema, ExactActionBodySchema } from "../../services/requests.js";
 import { requesterName } from "../requester.js";
 
@@ -13,39 +14,33 @@ function leaseTokenOf(req: Request, fromBody: string | undefined): string | unde
   return fromBody ?? (header !== undefined && header !== "" ? header : undefined);
 }
 
+/** What both action routes hand the dispatcher: the validated body, its target, the lease token and the caller. */
+function submission(req: Request, res: Response, body: z.infer<typeof ExactActionBodySchema>, target: ActionSubmission["target"]): ActionSubmission {
+  return {
+    action: body.action,
+    resource: body.resource,
+    params: body.params,
+    target,
+    leaseToken: leaseTokenOf(req, body.lease_token),
+    priority: body.priority,
+    queueTimeoutMs: body.queue_timeout_ms,
+    requestedBy: requesterName(res),
+  };
+}
+
 /** Running actions (by selector or exact target), reading their records, and canceling them. */
 export function actionsRouter(deps: { dispatcher: Dispatcher; actions: ActionsRepository }): Router {
   const router = Router();
 
   router.post("/actions", async (req, res) => {
     const body = parseOrThrow(DispatchBodySchema, req.body, { what: "action request" });
-    const record = await deps.dispatcher.submitAction({
-      action: body.action,
-      resource: body.resource,
-      params: body.params,
-      target: body.target,
-      leaseToken: leaseTokenOf(req, body.lease_token),
-      priority: body.priority,
-      queueTimeoutMs: body.queue_timeout_ms,
-      requestedBy: requesterName(res),
-    });
-    res.json(record);
+    res.json(await deps.dispatcher.submitAction(submission(req, res, body, body.target)));
   });
 
   // The exact-target shortcut: the same dispatcher, queueing, lease and health rules as POST /api/actions.
   router.post("/hosts/:host/devices/:device/actions", async (req, res) => {
     const body = parseOrThrow(ExactActionBodySchema, req.body, { what: "action request" });
-    const record = await deps.dispatcher.submitAction({
-      action: body.action,
-      resource: body.resource,
-      params: body.params,
-      target: { host: req.params.host, device: req.params.device },
-      leaseToken: leaseTokenOf(req, body.lease_token),
-      priority: body.priority,
-      queueTimeoutMs: body.queue_timeout_ms,
-      requestedBy: requesterName(res),
-    });
-    res.json(record);
+    res.json(await deps.dispatcher.submitAction(submission(req, res, body, { host: req.params.host, device: req.params.device })));
   });
 
   router.get("/actions", (req, res) => {
