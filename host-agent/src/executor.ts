@@ -2,17 +2,19 @@ import { performance } from "node:perf_hooks";
 import {
   ACTIONS,
   LabrigError,
+  abortReason,
+  raceAbort,
   nowIso,
   parseActionParams,
   parseActionResult,
   resolveResource,
+  settlesWithin,
   type ActionName,
   type ActionRequest,
   type ActionResult,
   type ActionStarted,
   type ResourceDescription,
 } from "@labrig/shared";
-import { abortReason } from "./abort.js";
 import type { Logger } from "./logger.js";
 
 /** What the executor needs of a device: its resources (to resolve names) and a way to run one action. */
@@ -200,18 +202,7 @@ export class Executor {
 
   /** Waits, bounded, for an aborted driver to return, so the next action does not race it on the same hardware. */
   private async settle(work: Promise<unknown>, req: ActionRequest): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const settled = await Promise.race([
-      work.then(
-        () => true,
-        () => true,
-      ),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), this.settleGraceMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!settled) {
+    if (!(await settlesWithin(work, this.settleGraceMs))) {
       this.logger.warn({ action_id: req.id, device: req.device, action: req.action, grace_ms: this.settleGraceMs }, "driver ignored the abort; starting the next action anyway");
     }
   }
@@ -260,23 +251,4 @@ function resolveLine(action: ActionName, device: RunnableDevice, requested: stri
     }
     throw err;
   }
-}
-
-/** The driver's promise, or the abort reason as soon as the signal fires (whichever comes first). */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortReason(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
 }

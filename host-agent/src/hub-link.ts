@@ -1,20 +1,21 @@
 import {
   AGENT_NAMESPACE,
   ActionCancelSchema,
+  ActionRequestSchema,
   ArtifactDeleteSchema,
   ArtifactFetchSchema,
-  StreamControlSchema,
-  toLabrigError,
-  type ArtifactFetch,
-  type StreamChunk,
-  ActionRequestSchema,
   FramePushAckSchema,
   HelloAckSchema,
   LabrigError,
   ResultAckSchema,
   StartAckSchema,
+  StreamControlSchema,
+  backoffMs,
   describeZodError,
   nowIso,
+  toLabrigError,
+  type ArtifactFetch,
+  type StreamChunk,
   type ActionRequest,
   type ActionResult,
   type ActionStarted,
@@ -26,7 +27,6 @@ import {
 } from "@labrig/shared";
 import { io, type Socket } from "socket.io-client";
 import type { z } from "zod";
-import { backoffMs } from "./abort.js";
 import type { ConsoleSink } from "./console-stream.js";
 import type { Logger } from "./logger.js";
 import type { ResultTransport } from "./outbox.js";

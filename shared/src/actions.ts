@@ -222,37 +222,56 @@ export function actionsForResources(resources: readonly ResourceDescription[]): 
   });
 }
 
+type ResourceChoice =
+  | { ok: true; resource: string | null }
+  | { ok: false; problem: "needs_none" | "not_found" | "wrong_kind" | "none_of_kind" | "ambiguous"; kind: ResourceKind | null; candidates: readonly ResourceDescription[] };
+
 /**
- * Picks the resource an action runs on: the named one (which must be of the right kind),
- * or the device's only resource of that kind. Returns null for actions needing none.
+ * The one rule for which resource an action uses: the named one (which must be of the action's
+ * kind), or the device's only resource of that kind; none for actions that touch no hardware.
+ * It builds no error, so the scheduler can ask it for every candidate device cheaply.
  */
-export function resolveResource(name: ActionName, resources: readonly ResourceDescription[], requested?: string | null): string | null {
+function chooseResource(name: ActionName, resources: readonly ResourceDescription[], requested: string | null | undefined): ResourceChoice {
   const kind = ACTIONS[name].resourceKind;
-  if (kind === null) {
-    if (requested) throw new LabrigError("unknown_resource", `Action ${name} uses no resource; leave 'resource' out.`);
-    return null;
-  }
-  const candidates = resources.filter((r) => r.kind === kind);
+  if (kind === null) return requested ? { ok: false, problem: "needs_none", kind, candidates: [] } : { ok: true, resource: null };
   if (requested) {
     const found = resources.find((r) => r.name === requested);
-    if (!found) {
-      throw new LabrigError(
-        "unknown_resource",
-        `The device has no resource '${requested}'. Its ${kind} resources: ${candidates.map((r) => r.name).join(", ") || "none"}.`,
-      );
-    }
-    if (found.kind !== kind) {
-      throw new LabrigError("unknown_resource", `Resource '${requested}' is ${found.kind}, but ${name} needs a ${kind} resource.`);
-    }
-    return found.name;
+    if (!found) return { ok: false, problem: "not_found", kind, candidates: resources.filter((r) => r.kind === kind) };
+    if (found.kind !== kind) return { ok: false, problem: "wrong_kind", kind, candidates: [found] };
+    return { ok: true, resource: found.name };
   }
-  const [only, ...rest] = candidates;
-  if (!only) throw new LabrigError("unsupported_action", `The device has no ${kind} resource, so it cannot run ${name}.`);
-  if (rest.length > 0) {
-    throw new LabrigError(
-      "ambiguous_resource",
-      `The device has several ${kind} resources (${candidates.map((r) => r.name).join(", ")}); name one in 'resource'.`,
-    );
+  let only: ResourceDescription | null = null;
+  for (const r of resources) {
+    if (r.kind !== kind) continue;
+    if (only !== null) return { ok: false, problem: "ambiguous", kind, candidates: resources.filter((x) => x.kind === kind) };
+    only = r;
   }
-  return only.name;
+  return only === null ? { ok: false, problem: "none_of_kind", kind, candidates: [] } : { ok: true, resource: only.name };
+}
+
+/** True when a device with these resources can run the action on the requested resource (or its only one of the kind). */
+export function canRunOn(name: ActionName, resources: readonly ResourceDescription[], requested?: string | null): boolean {
+  return chooseResource(name, resources, requested).ok;
+}
+
+/**
+ * Picks the resource an action runs on (see chooseResource for the rule), or throws the error that
+ * says what to change. Returns null for actions needing none.
+ */
+export function resolveResource(name: ActionName, resources: readonly ResourceDescription[], requested?: string | null): string | null {
+  const choice = chooseResource(name, resources, requested);
+  if (choice.ok) return choice.resource;
+  const names = choice.candidates.map((r) => r.name).join(", ");
+  switch (choice.problem) {
+    case "needs_none":
+      throw new LabrigError("unknown_resource", `Action ${name} uses no resource; leave 'resource' out.`);
+    case "not_found":
+      throw new LabrigError("unknown_resource", `The device has no resource '${requested}'. Its ${choice.kind} resources: ${names || "none"}.`);
+    case "wrong_kind":
+      throw new LabrigError("unknown_resource", `Resource '${requested}' is ${choice.candidates[0]?.kind}, but ${name} needs a ${choice.kind} resource.`);
+    case "none_of_kind":
+      throw new LabrigError("unsupported_action", `The device has no ${choice.kind} resource, so it cannot run ${name}.`);
+    case "ambiguous":
+      throw new LabrigError("ambiguous_resource", `The device has several ${choice.kind} resources (${names}); name one in 'resource'.`);
+  }
 }

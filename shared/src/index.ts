@@ -1,4 +1,5 @@
 export * from "./errors.js";
+export * from "./abort.js";
 export * from "./validation.js";
 export * from "./paging.js";
 export * from "./image.js";

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { LabrigError, type VideoCodec } from "@labrig/shared";
-import { abortReason, sleep } from "../abort.js";
+import { LabrigError, abortReason, sleep, type VideoCodec } from "@labrig/shared";
 import type { Logger } from "../logger.js";
 import type { ArtifactStore } from "./artifact-store.js";
 import { FrameEncoder, type EncodedChunk } from "./encoder.js";

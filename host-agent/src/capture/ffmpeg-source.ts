@@ -1,7 +1,7 @@
+import { backoffMs } from "@labrig/shared";
 import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import { backoffMs } from "../abort.js";
 import type { Logger } from "../logger.js";
 import { FrameFanout, frameBytes, type Frame, type FrameSource, type FrameSubscription, type PixelFormat, type SourceStatus } from "./frame.js";
 

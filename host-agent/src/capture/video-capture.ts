@@ -1,6 +1,5 @@
-import { LabrigError, downscaleRgba, type ActionResultOf } from "@labrig/shared";
+import { LabrigError, abortReason, downscaleRgba, type ActionResultOf } from "@labrig/shared";
 import jpeg from "jpeg-js";
-import { abortReason } from "../abort.js";
 import type { VideoResourceConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { ArtifactStore } from "./artifact-store.js";

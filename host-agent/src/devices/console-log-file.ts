@@ -1,5 +1,6 @@
 import { mkdir, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
+import { settlesWithin } from "@labrig/shared";
 import type { Logger } from "../logger.js";
 
 export interface ConsoleLogFileOptions {
@@ -86,14 +87,7 @@ export class ConsoleLogFile {
   /** Writes what is queued (bounded wait), then closes the file. */
   async stop(timeoutMs = 2000): Promise<void> {
     this.running = false;
-    let timer: NodeJS.Timeout | undefined;
-    const finished = await Promise.race([
-      this.flushed().then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const finished = await settlesWithin(this.flushed(), timeoutMs);
     if (!finished) this.logger.warn({ path: this.options.path, queued_bytes: this.queuedBytes }, "console log did not reach the disk in time; the rest is lost");
     const fh = this.fh;
     this.fh = null;

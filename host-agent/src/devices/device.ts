@@ -2,13 +2,13 @@ import { performance } from "node:perf_hooks";
 import {
   LabrigError,
   deriveCapabilities,
+  sleep,
   type ActionName,
   type ActionParamsOf,
   type DeviceDescription,
   type DeviceState,
   type ResourceDescription,
 } from "@labrig/shared";
-import { sleep } from "../abort.js";
 import type { ArtifactStore } from "../capture/artifact-store.js";
 import type { StreamSink } from "../capture/live-stream.js";
 import type { ScreenOverlay } from "../capture/test-pattern.js";

@@ -1,6 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { DEFAULT_POWER_CYCLE_OFF_MS } from "@labrig/shared";
-import { sleep } from "../abort.js";
+import { DEFAULT_POWER_CYCLE_OFF_MS, sleep } from "@labrig/shared";
 import type { GpioLine } from "./gpio/gpio-line.js";
 
 export type PowerState = "on" | "off";

@@ -1,8 +1,7 @@
 import { realpathSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
-import { LabrigError } from "@labrig/shared";
+import { LabrigError, abortReason, backoffMs, sleep } from "@labrig/shared";
 import { SerialPort } from "serialport";
-import { abortReason, backoffMs, sleep } from "../abort.js";
 import type { Logger } from "../logger.js";
 import { ConsoleHistory, type ConsoleEntry } from "./console-history.js";
 import { ConsoleLogFile, type ConsoleLogFileOptions } from "./console-log-file.js";

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, lstatSync, unlinkSync } from "node:fs";
-import { LabrigError } from "@labrig/shared";
-import { backoffMs, sleep } from "../abort.js";
+import { LabrigError, backoffMs, sleep } from "@labrig/shared";
 import { findExecutable } from "../capture/ffmpeg-source.js";
 import type { Logger } from "../logger.js";
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `labrig`: the operator and CI client of a hub's REST API. `labrig run CAMPAIGN --wait --junit FILE`
+import { sleep } from "@labrig/shared";
 // starts a run, follows it, writes the JUnit report, and exits 0 only when the run passed.
 import { realpathSync, writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
@@ -128,7 +129,7 @@ export async function runLabrig(argv: readonly string[], io: CliIo): Promise<num
         await call(args, io.env, "POST", `/api/runs/${runId}/cancel`).catch((err: unknown) => io.stderr(`labrig: cancel failed: ${(err as Error).message}\n`));
         return 1;
       }
-      await new Promise((r) => setTimeout(r, io.pollMs ?? 1000));
+      await sleep(io.pollMs ?? 1000);
     }
     io.stdout(`run ${runId} ${run.status}${run.reason ? `: ${run.reason}` : ""}\n`);
     if (args.junit !== null) {

@@ -4,6 +4,7 @@ import {
   ACTIONS,
   LabrigError,
   actionTimeoutMs,
+  canRunOn,
   getAction,
   makeEnvelope,
   nowIso,
@@ -124,14 +125,6 @@ type Job = ActionJob | LeaseJob;
 
 function isoOr(value: string, fallback: string): string {
   return Number.isNaN(Date.parse(value)) ? fallback : value;
-}
-
-/** Whether a device offers a resource the action can run on, without throwing (resolveResource's rules). */
-export function canRun(action: ActionName, resources: DeviceSlot["resources"], requested: string | null): boolean {
-  const kind = ACTIONS[action].resourceKind;
-  if (kind === null) return requested === null;
-  if (requested !== null) return resources.some((r) => r.name === requested && r.kind === kind);
-  return resources.filter((r) => r.kind === kind).length === 1;
 }
 
 export function matchesSelector(slot: DeviceSlot, selector: Selector): boolean {
@@ -261,7 +254,7 @@ export class Dispatcher {
     } else {
       selector = sub.target.selector;
       const sel = selector;
-      const any = [...this.fleet.all()].some((s) => matchesSelector(s, sel) && canRun(action, s.resources, requested));
+      const any = [...this.fleet.all()].some((s) => matchesSelector(s, sel) && canRunOn(action, s.resources, requested));
       if (!any) {
         throw new LabrigError(
           "unknown_device",
@@ -329,7 +322,7 @@ export class Dispatcher {
     let exact: { host: string; device: string } | null = null;
     let selector: Selector | null = null;
     const cleanup = sub.cleanup;
-    const runsCleanup = (s: DeviceSlot): boolean => cleanup === null || canRun(cleanup.action, s.resources, cleanup.resource);
+    const runsCleanup = (s: DeviceSlot): boolean => cleanup === null || canRunOn(cleanup.action, s.resources, cleanup.resource);
     if ("host" in sub.target) {
       exact = { host: sub.target.host, device: sub.target.device };
       if (sub.count !== 1) throw new LabrigError("validation_failed", "Invalid lease request: count: an exact target is one device, so count must be 1 (or use a selector).");
@@ -670,7 +663,7 @@ export class Dispatcher {
     let best: DeviceSlot | null = null;
     let bestMine = false;
     for (const slot of free) {
-      if (slot.health !== "good" || !matchesSelector(slot, selector) || !canRun(job.action, slot.resources, job.requestedResource)) continue;
+      if (slot.health !== "good" || !matchesSelector(slot, selector) || !canRunOn(job.action, slot.resources, job.requestedResource)) continue;
       const holder = this.leases.forDevice(slot.key);
       if (holder && holder.id !== job.leaseId) continue;
       const mine = holder !== undefined;
@@ -703,7 +696,7 @@ export class Dispatcher {
       for (const slot of this.fleet.all()) {
         if (slot.health !== "good" || !this.reachable(slot.host) || this.leases.forDevice(slot.key)) continue;
         if (!matchesSelector(slot, selector)) continue;
-        if (cleanup && !canRun(cleanup.action, slot.resources, cleanup.resource)) continue;
+        if (cleanup && !canRunOn(cleanup.action, slot.resources, cleanup.resource)) continue;
         candidates.push(slot);
       }
     }

@@ -1,4 +1,4 @@
-import { LabrigError, parseOrThrow } from "@labrig/shared";
+import { LabrigError, parseOrThrow, settlesWithin } from "@labrig/shared";
 import { Router, type Request, type Response } from "express";
 import type { z } from "zod";
 import type { ActionsRepository } from "../../repositories/actions.js";
@@ -63,9 +63,7 @@ export function actionsRouter(deps: { dispatcher: Dispatcher; actions: ActionsRe
 
   router.delete("/actions/:id", async (req, res) => {
     const { ended } = deps.dispatcher.cancel(req.params.id, requesterName(res));
-    let timer: NodeJS.Timeout | undefined;
-    const done = await Promise.race([ended.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), CANCEL_WAIT_MS)))]);
-    clearTimeout(timer);
+    const done = await settlesWithin(ended, CANCEL_WAIT_MS);
     const record = deps.actions.get(req.params.id);
     // 202: the agent was told to abort but has not answered yet; GET the action to see how it ends.
     res.status(done ? 200 : 202).json(record);

@@ -1,4 +1,4 @@
-import { LabrigError, toLabrigError, type ActionName, type ActionRecord, type TargetSelector } from "@labrig/shared";
+import { LabrigError, sleep, toLabrigError, type ActionName, type ActionRecord, type TargetSelector } from "@labrig/shared";
 import type { Logger } from "../../logger.js";
 import type { ActionsRepository } from "../../repositories/actions.js";
 import type { Dispatcher } from "../dispatcher.js";
@@ -12,18 +12,6 @@ import type { AcquireOptions, CampaignFleet, DeviceLease, RunActionRequest } fro
 const RUNNER = "campaign-runner";
 /** How often a retry looks again for a device it has not failed on. */
 const EXCLUDE_POLL_MS = 200;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
 
 /**
  * The campaign runner's fleet port over the dispatcher and the lease manager: every lease and
@@ -59,7 +47,7 @@ export class DispatcherFleet implements CampaignFleet {
       if (Date.now() >= deadline) {
         throw new LabrigError("no_device_available", `No device other than ${[...excluded].join(", ")} matching ${JSON.stringify(selector)} became free within ${options.wait_ms} ms.`);
       }
-      await sleep(Math.min(EXCLUDE_POLL_MS, Math.max(0, deadline - Date.now())), options.signal);
+      await sleep(Math.min(EXCLUDE_POLL_MS, Math.max(0, deadline - Date.now())), options.signal).catch(() => undefined);
     }
   }
 

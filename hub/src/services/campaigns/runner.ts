@@ -8,6 +8,7 @@ import {
   isActionName,
   makeEnvelope,
   nowIso,
+  settlesWithin,
   parseActionParams,
   toLabrigError,
   type ActionRecord,
@@ -132,12 +133,7 @@ export class CampaignRunner {
     this.stopping = true;
     const runs = [...this.active.values()];
     for (const run of runs) this.abort(run, "shutdown", REASON_STOPPED);
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.deps.options.stopGraceMs);
-    });
-    await Promise.race([Promise.allSettled(runs.map((r) => r.done)), grace]);
-    clearTimeout(timer);
+    await settlesWithin(Promise.allSettled(runs.map((r) => r.done)), this.deps.options.stopGraceMs);
   }
 
   isActive(runId: string): boolean {

@@ -1,5 +1,5 @@
 import { ApiError, GoogleGenAI, type GenerateContentResponse, type Part } from "@google/genai";
-import { LabrigError } from "@labrig/shared";
+import { LabrigError, sleep } from "@labrig/shared";
 import type { Logger } from "../../logger.js";
 
 export interface GeminiSettings {
@@ -77,7 +77,9 @@ export class GeminiModel {
         }
         const delay = this.settings.retryBaseMs * 2 ** attempt;
         this.logger.warn({ attempt: attempt + 1, delay_ms: delay, reason: failure.error.message }, "model call failed, retrying");
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay, request.signal).catch(() => {
+          throw new LabrigError("canceled", "The plan was canceled while waiting to retry the model.");
+        });
       }
     }
   }

@@ -6,6 +6,7 @@ import {
   PlanAnswerSchema,
   describeZodError,
   nowIso,
+  settlesWithin,
   toLabrigError,
   type ActionName,
   type DashboardEventMap,
@@ -149,11 +150,7 @@ export class Planner {
     for (const p of pending) p.abort.abort(new LabrigError("shutting_down", "The hub stopped while planning."));
     // An action the plan already handed to the dispatcher cannot be aborted from here; it ends when the
     // dispatcher stops (after this), so the wait is capped rather than blocking the shutdown.
-    let timer: NodeJS.Timeout | undefined;
-    const capped = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), STOP_WAIT_MS)));
-    const outcome = await Promise.race([Promise.all(pending.map((p) => p.done)), capped]);
-    clearTimeout(timer);
-    if (outcome === "timeout") this.d.logger.warn({ plans: this.inflight.size }, "plans still running at shutdown; their outcome may not be stored");
+    if (!(await settlesWithin(Promise.all(pending.map((p) => p.done)), STOP_WAIT_MS))) this.d.logger.warn({ plans: this.inflight.size }, "plans still running at shutdown; their outcome may not be stored");
   }
 
   private async planOnce(input: PlanInput): Promise<StoredPlan> {
