@@ -1,15 +1,16 @@
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { Server as SocketServer } from "socket.io";
 import { createApp } from "./api/app.js";
-import { servedRoutes, type ServedRoute } from "./api/route-inventory.js";
+import type { Route } from "./api/route.js";
+import { apiRoutes } from "./api/routes/index.js";
+import { HubBus } from "./bus.js";
 import { configSummary, type HubConfig } from "./config.js";
 import { HubDatabase } from "./db/database.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AgentConnections } from "./realtime/agent-connections.js";
 import { AgentNamespace } from "./realtime/agent-namespace.js";
-import { AgentArtifacts } from "./services/agent-artifacts.js";
-import { VideoRelay } from "./services/video-relay.js";
 import { DashboardNamespace } from "./realtime/dashboard-namespace.js";
 import { ActionsRepository } from "./repositories/actions.js";
 import { ApiKeysRepository } from "./repositories/api-keys.js";
@@ -17,27 +18,31 @@ import { DevicesRepository } from "./repositories/devices.js";
 import { HostEventsRepository } from "./repositories/host-events.js";
 import { HostsRepository } from "./repositories/hosts.js";
 import { LeasesRepository } from "./repositories/leases.js";
+import { PlansRepository } from "./repositories/plans.js";
+import { AgentArtifacts } from "./services/agent-artifacts.js";
+import { AgentReports } from "./services/agent-reports.js";
 import { ApiKeys } from "./services/api-keys.js";
 import { AuthFailureLimiter } from "./services/auth-failure-limiter.js";
-import { HubEvents } from "./services/hub-events.js";
-import { OperatorAuth } from "./services/operator-auth.js";
+import { createCampaigns, type GoalRunner } from "./services/campaigns/index.js";
 import { ConsoleBuffers } from "./services/console-buffers.js";
 import { DeviceHealthService } from "./services/device-health.js";
-import { Dispatcher } from "./services/dispatcher.js";
-import { Fleet, deviceKey } from "./services/fleet.js";
 import { LeaseBook } from "./services/lease-book.js";
 import { LeaseManager } from "./services/leases.js";
-import { PresenceRegistry } from "./services/registry.js";
-import { HostTokens } from "./services/tokens.js";
-import { HUB_VERSION } from "./version.js";
-import { createCampaigns, type CampaignService, type GoalRunner } from "./services/campaigns/index.js";
-import { PlansRepository } from "./repositories/plans.js";
+import { OperatorAuth } from "./services/operator-auth.js";
 import { PlannerFleetBridge } from "./services/planner/fleet-bridge.js";
+import { acceptFramePushes } from "./services/planner/frame-pushes.js";
 import { GeminiModel } from "./services/planner/gemini-model.js";
 import { PlannerGoalRunner } from "./services/planner/goal-runner.js";
 import { Planner } from "./services/planner/planner.js";
-import { nowIso } from "@labrig/shared";
-import { join } from "node:path";
+import { Presence } from "./services/presence.js";
+import { HostTokens } from "./services/tokens.js";
+import { VideoRelay } from "./services/video-relay.js";
+import { AgentChannel } from "./services/work/agent-channel.js";
+import { FleetSource } from "./services/work/fleet-source.js";
+import { ActionLedger } from "./services/work/ledger.js";
+import { Scheduler } from "./services/work/scheduler.js";
+import { WorkService } from "./services/work/work.js";
+import { HUB_VERSION } from "./version.js";
 
 export interface HubAddress {
   url: string;
@@ -45,12 +50,12 @@ export interface HubAddress {
 }
 
 export interface Hub {
-  /** Opens the database, migrates, starts the services and listens. Resolves once ready for agents and operators. */
+  /** Opens the database, migrates, starts the units and listens. Resolves once ready for agents and operators. */
   start(): Promise<HubAddress>;
-  /** Stops in reverse order: refuses new work, fails waiting actions with `shutting_down`, closes sockets, HTTP and the database. */
+  /** Drains and stops: refuses new work, lets running actions finish (bounded), stops the units in reverse, closes the database. */
   stop(): Promise<void>;
-  /** Every method+path the running REST app serves (empty when stopped); the route-table test checks them. */
-  routes(): ServedRoute[];
+  /** Every REST route the running hub serves, as declared (empty when stopped). */
+  routes(): readonly Route[];
   /** Live video fan-out from agents (null when stopped). */
   video(): VideoRelay | null;
 }
@@ -60,119 +65,65 @@ export interface HubOptions {
   logger?: Logger;
   /** Where a generated admin key is printed, once (default: stderr, so it stays out of the JSON log stream). */
   announce?: (text: string) => void;
-  /** Runs `ai.goal` steps of test cases; without one they fail with planner_unavailable. */
+  /** Runs `ai.goal` steps of test cases; without one (and no planner) they fail with planner_unavailable. */
   goals?: GoalRunner;
+}
+
+/** One part of the hub with a lifecycle; units start in list order and stop in reverse. */
+interface Unit {
+  readonly name: string;
+  start(): void | Promise<void>;
+  stop(): void | Promise<void>;
 }
 
 /** How long stop() lets in-flight HTTP responses finish before cutting connections. */
 const HTTP_DRAIN_MS = 3000;
+/** How long stop() lets running actions finish before failing them with shutting_down. */
+const WORK_DRAIN_MS = 5000;
+
+interface Running {
+  http: HttpServer;
+  io: SocketServer;
+  agents: AgentNamespace;
+  units: Unit[];
+  routes: readonly Route[];
+  video: VideoRelay;
+}
 
 /**
- * Composition root. Nothing touches the disk or the network until start(); the service
- * graph is built there because repositories prepare statements against the open database.
+ * Composition root. Nothing touches the disk or the network until start(): repositories prepare
+ * statements against the open database, so the units are built there — each with its collaborators
+ * through its constructor, all talking through the one bus or a small facade.
  */
 export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = new HubDatabase(config.dbPath, logger);
   const announce = options.announce ?? ((text: string) => void process.stderr.write(text));
-  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner } | null = null;
+  let running: Running | null = null;
   let starting: Promise<HubAddress> | null = null;
-  let videoRelay: VideoRelay | null = null;
+  let started: Unit[] = [];
 
-  async function start(): Promise<HubAddress> {
-    logger.info({ config: configSummary(config), version: HUB_VERSION }, "labrig hub starting");
-    const startedAtMs = Date.now();
-    database.start();
+  function build(startedAtMs: number): Running & { bootstrap: ReturnType<ApiKeys["bootstrap"]> } {
     const db = database.db;
+    const log = (component: string): Logger => logger.child({ component });
+    const bus = new HubBus(log("bus"));
     const hosts = new HostsRepository(db);
     const devices = new DevicesRepository(db);
     const actions = new ActionsRepository(db);
     const events = new HostEventsRepository(db);
-    const tokens = new HostTokens(hosts, events);
-    const connections = new AgentConnections();
-    const agentArtifacts = new AgentArtifacts(connections, hosts, logger.child({ component: "agent-artifacts" }));
-    const video = new VideoRelay(connections, logger.child({ component: "video-relay" }));
-    videoRelay = video;
-    const consoles = new ConsoleBuffers();
-    const registry = new PresenceRegistry(hosts, events, config, logger.child({ component: "presence" }));
-    const fleet = new Fleet(devices);
-    fleet.loadAll();
-    const health = new DeviceHealthService(fleet, devices, events, config, logger.child({ component: "device-health" }));
-    const leaseBook = new LeaseBook();
-    const dispatcher = new Dispatcher(fleet, hosts, actions, connections, health, leaseBook, config, logger.child({ component: "dispatcher" }));
-    const leases = new LeaseManager(new LeasesRepository(db), leaseBook, dispatcher, events, logger.child({ component: "leases" }));
-    registry.onChange((host, state) => dispatcher.hostPresence(host, state === "online"));
-    health.onChange(() => dispatcher.kick());
-    const liveState = (host: string, device: string) => {
-      const lease = leaseBook.forDevice(deviceKey(host, device));
-      return { lease: lease ? { id: lease.id, owner: lease.owner, expires_at: new Date(lease.expiresAtMs).toISOString() } : null, load: dispatcher.loadOf(host, device) };
-    };
-    const apiKeys = new ApiKeys(new ApiKeysRepository(db));
-    const bootstrap = apiKeys.bootstrap(config.security.adminKey ?? undefined);
-    if (bootstrap.envKeyId !== null) logger.info({ key_id: bootstrap.envKeyId, key_name: "env-admin" }, "admin API key set from LABRIG_ADMIN_KEY");
-    const auth = new OperatorAuth(apiKeys, config.security, logger.child({ component: "operator-auth" }));
-    await auth.start();
-    const limiter = new AuthFailureLimiter(config.security.authFailLimit);
-    const bus = new HubEvents(logger.child({ component: "hub-events" }));
-    registry.onChange((host, state) => bus.emit("host.state", { host, state, at: nowIso() }));
-    dispatcher.onFinished((record) => {
-      // The dashboard topic carries ActionRecordSchema, whose host/device are required: actions that never reached a device are not announced.
-      if (record.host !== null && record.device !== null) bus.emit("action.finished", { ...record, host: record.host, device: record.device });
-    });
-    // Gemini planning: off (planner_unavailable) without GEMINI_API_KEY; snapshots and actions go through the dispatcher.
     const plans = new PlansRepository(db);
-    const plannerLog = logger.child({ component: "planner" });
-    const p = config.planner;
-    const model =
-      p.apiKey === null
-        ? null
-        : new GeminiModel(
-            { apiKey: p.apiKey, model: p.model, baseUrl: p.baseUrl ?? undefined, apiVersion: p.apiVersion, timeoutMs: p.timeoutMs, retries: p.retries, retryBaseMs: p.retryBaseMs, stream: p.stream },
-            plannerLog,
-          );
-    const bridge = new PlannerFleetBridge(dispatcher, agentArtifacts, plannerLog);
-    const planner = new Planner({
-      model,
-      plans,
-      devices,
-      consoles,
-      frames: bridge,
-      runner: bridge,
-      publish: (event, payload) => bus.emit(event, payload),
-      settings: { maxEdge: p.maxEdge, requestsPerDay: p.requestsPerDay, tokensPerDay: p.tokensPerDay, framesDir: join(config.dataDir, "plans"), partialIntervalMs: 100 },
-      logger: plannerLog,
+    const tokens = new HostTokens(hosts, events);
+    const apiKeys = new ApiKeys(new ApiKeysRepository(db), (keyId) => bus.emit("key.revoked", { keyId }));
+    const bootstrap = apiKeys.bootstrap(config.security.adminKey ?? undefined);
+    const auth = new OperatorAuth(apiKeys, config.security, log("operator-auth"));
+    const limiter = new AuthFailureLimiter(config.security.authFailLimit);
+
+    // The REST app is built last (its routes need every unit); socket.io takes its own paths before it.
+    let app: ReturnType<typeof createApp> | null = null;
+    const http = createServer((req, res) => {
+      if (app) app(req, res);
+      else res.writeHead(503, { "retry-after": "1" }).end();
     });
-    const goals = options.goals ?? (planner.available ? new PlannerGoalRunner(planner, plannerLog) : null);
-    // Test cases, campaigns and runs: runner, cron scheduler and artifact retention over the dispatcher and leases.
-    const campaigns = createCampaigns({ db, config, dispatcher, leases, leaseBook, fleet, actions, consoles, agentArtifacts, bus, goals, logger });
-    // The app exists before the /agent namespace; it reaches it through this link once started.
-    const agentLinks = { disconnect: (hostId: string, reason: string): boolean => running?.agents.disconnectHost(hostId, reason) ?? false };
-    const app = createApp({
-      config,
-      logger,
-      database,
-      hosts,
-      devices,
-      actions,
-      events,
-      dispatcher,
-      leases,
-      health,
-      liveState,
-      consoles,
-      version: HUB_VERSION,
-      startedAtMs,
-      apiKeys,
-      auth,
-      limiter,
-      tokens,
-      agentLinks,
-      agentArtifacts,
-      campaigns,
-      planner,
-      plans,
-    });
-    const http = createServer(app);
     // maxHttpBufferSize fits the largest console chunk the protocol allows. CORS only matters for browsers
     // (dashboards); agents are Node processes. Origins of WebSocket dashboards are checked by the namespace.
     const corsOrigins = config.security.corsOrigins;
@@ -181,34 +132,95 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       maxHttpBufferSize: 1_000_000,
       ...(corsOrigins.length > 0 ? { cors: { origin: [...corsOrigins], allowedHeaders: ["Authorization"] } } : {}),
     });
-    const agents = new AgentNamespace({
-      io,
-      tokens,
+    const connections = new AgentConnections();
+    const agents = new AgentNamespace({ io, tokens, connections, bus, logger: log("agent-namespace") });
+    const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, logger: log("dashboard-namespace") });
+    const presence = new Presence({ hosts, devices, events, tokens, connections, agents, bus, options: { heartbeatIntervalMs: config.heartbeatIntervalMs, missedHeartbeats: config.missedHeartbeats, hubVersion: HUB_VERSION }, logger: log("presence") });
+    const health = new DeviceHealthService(devices, events, bus, config, log("device-health"));
+    const consoles = new ConsoleBuffers();
+    const reports = new AgentReports(agents, devices, consoles, bus, log("agent-reports"));
+    const video = new VideoRelay(connections, agents, bus, log("video-relay"));
+    const agentArtifacts = new AgentArtifacts(connections, hosts, log("agent-artifacts"));
+
+    const scheduler = new Scheduler();
+    const leaseBook = new LeaseBook();
+    const ledger = new ActionLedger(actions, new LeasesRepository(db), events);
+    const work = new WorkService(scheduler, ledger, leaseBook, new FleetSource(hosts, devices, scheduler), bus, { ...config, drainMs: WORK_DRAIN_MS }, log("work"));
+    const channel = new AgentChannel(connections, agents, bus, work, log("agent-channel"));
+    work.attachChannel(channel);
+    const leases = new LeaseManager(new LeasesRepository(db), leaseBook, work, ledger, log("leases"));
+
+    // Gemini planning: off (planner_unavailable) without GEMINI_API_KEY; snapshots and actions go through the work facade.
+    const plannerLog = log("planner");
+    const p = config.planner;
+    const model =
+      p.apiKey === null
+        ? null
+        : new GeminiModel({ apiKey: p.apiKey, model: p.model, baseUrl: p.baseUrl ?? undefined, apiVersion: p.apiVersion, timeoutMs: p.timeoutMs, retries: p.retries, retryBaseMs: p.retryBaseMs, stream: p.stream }, plannerLog);
+    const bridge = new PlannerFleetBridge(work, agentArtifacts, plannerLog);
+    const planner = new Planner({
+      model,
+      plans,
+      devices,
+      consoles,
+      frames: bridge,
+      runner: bridge,
+      // A plan event is a dashboard topic; the cast only bridges the generic index of the two event maps.
+      publish: (event, payload) => bus.emit(event, payload as never),
+      settings: { maxEdge: p.maxEdge, requestsPerDay: p.requestsPerDay, tokensPerDay: p.tokensPerDay, framesDir: join(config.dataDir, "plans"), partialIntervalMs: 100 },
+      logger: plannerLog,
+    });
+    acceptFramePushes(agents, planner);
+    const goals = options.goals ?? (planner.available ? new PlannerGoalRunner(planner, plannerLog) : null);
+    const campaigns = createCampaigns({ db, config, work, leases, devices: scheduler, agentArtifacts, bus, goals, logger });
+
+    const routes = apiRoutes({
+      config,
+      database,
+      version: HUB_VERSION,
+      startedAtMs,
       hosts,
       devices,
+      actions,
       events,
-      registry,
-      dispatcher,
-      connections,
+      plans,
+      work,
+      leases,
+      health,
+      liveState: (host, device) => {
+        const lease = leaseBook.forDevice(`${host}/${device}`);
+        return { lease: lease ? { id: lease.id, owner: lease.owner, expires_at: new Date(lease.expiresAtMs).toISOString() } : null, load: work.loadOf(host, device) };
+      },
       consoles,
-      hubVersion: HUB_VERSION,
-      heartbeatIntervalMs: config.heartbeatIntervalMs,
-      logger: logger.child({ component: "agent-namespace" }),
-      video,
-      ...(planner.available ? { frames: planner } : {}),
+      apiKeys,
+      tokens,
+      agentLinks: { disconnect: (hostId, reason) => agents.disconnectHost(hostId, reason) },
+      agentArtifacts,
+      campaigns,
+      planner,
     });
+    app = createApp({ logger, auth, limiter, bodyLimit: config.bodyLimit, corsOrigins, routes });
 
-    const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, logger: logger.child({ component: "dashboard-namespace" }) });
-    apiKeys.onRevoke((keyId) => dashboard.disconnectPrincipal(keyId, "API key revoked"));
+    const units: Unit[] = [
+      { name: "operator auth", start: () => auth.start(), stop: () => undefined },
+      { name: "agent namespace", start: () => agents.start(), stop: () => agents.stop() },
+      { name: "dashboard namespace", start: () => dashboard.start(), stop: () => dashboard.stop() },
+      { name: "presence", start: () => presence.start(), stop: () => presence.stop() },
+      { name: "device health", start: () => health.start(), stop: () => health.stop() },
+      { name: "agent reports", start: () => reports.start(), stop: () => reports.stop() },
+      { name: "video", start: () => video.start(), stop: () => video.stop() },
+      { name: "agent channel", start: () => channel.start(), stop: () => channel.stop() },
+      { name: "work", start: () => work.start(), stop: () => work.stop() },
+      { name: "leases", start: () => leases.start(), stop: () => leases.stop() },
+      // Plans and runs stop before the work drains: they cancel their actions and release their leases while agents are still connected.
+      { name: "planner", start: () => undefined, stop: () => planner.stop() },
+      { name: "campaigns", start: () => campaigns.start(), stop: () => campaigns.stop() },
+      { name: "http", start: () => listen(http), stop: () => void http.close() },
+    ];
+    return { http, io, agents, units, routes, video, bootstrap };
+  }
 
-    registry.start();
-    dispatcher.start();
-    leases.start();
-    agents.start();
-    dashboard.start();
-    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns, planner };
-    await campaigns.start();
-
+  async function listen(http: HttpServer): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         http.off("listening", onListening);
@@ -224,32 +236,46 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       http.listen(config.port, config.bind);
     });
     http.on("error", (err) => logger.error({ err }, "http server error"));
+  }
 
-    const port = (http.address() as AddressInfo).port;
+  async function start(): Promise<HubAddress> {
+    logger.info({ config: configSummary(config), version: HUB_VERSION }, "labrig hub starting");
+    const startedAtMs = Date.now();
+    database.start();
+    const built = build(startedAtMs);
+    if (built.bootstrap.envKeyId !== null) logger.info({ key_id: built.bootstrap.envKeyId, key_name: "env-admin" }, "admin API key set from LABRIG_ADMIN_KEY");
+    running = built;
+    for (const unit of built.units) {
+      await unit.start();
+      started.push(unit);
+    }
+    const port = (built.http.address() as AddressInfo).port;
     const host = config.bind === "0.0.0.0" || config.bind === "::" ? "127.0.0.1" : config.bind;
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
     logger.info({ url, port, bind: config.bind }, "listening");
-    if (bootstrap.generated) {
-      const key = bootstrap.generated.key;
-      announce(
-        [
-          "",
-          "=".repeat(78),
-          "  labrig: no admin API key existed, so the hub created one.",
-          `  LABRIG ADMIN KEY (shown only this once; store it now): ${key}`,
-          `  Try: curl -H "Authorization: Bearer ${key}" ${url}/api/hosts`,
-          "  More keys: labrig-hub key add NAME --role viewer|operator|admin",
-          "=".repeat(78),
-          "",
-          "",
-        ].join("\n"),
-      );
-      logger.warn(
-        { key_id: bootstrap.generated.id, key_name: bootstrap.generated.name },
-        "created an admin API key and printed it once on stderr (the 'LABRIG ADMIN KEY' banner); only its hash is stored, so it cannot be shown again",
-      );
-    }
+    if (built.bootstrap.generated) announceGeneratedKey(built.bootstrap.generated, url);
     return { url, port };
+  }
+
+  function announceGeneratedKey(generated: { id: string; name: string; key: string }, url: string): void {
+    const key = generated.key;
+    announce(
+      [
+        "",
+        "=".repeat(78),
+        "  labrig: no admin API key existed, so the hub created one.",
+        `  LABRIG ADMIN KEY (shown only this once; store it now): ${key}`,
+        `  Try: curl -H "Authorization: Bearer ${key}" ${url}/api/hosts`,
+        "  More keys: labrig-hub key add NAME --role viewer|operator|admin",
+        "=".repeat(78),
+        "",
+        "",
+      ].join("\n"),
+    );
+    logger.warn(
+      { key_id: generated.id, key_name: generated.name },
+      "created an admin API key and printed it once on stderr (the 'LABRIG ADMIN KEY' banner); only its hash is stored, so it cannot be shown again",
+    );
   }
 
   async function stop(): Promise<void> {
@@ -261,18 +287,21 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     }
     const r = running;
     running = null;
-    videoRelay = null;
     if (r) {
       logger.info("labrig hub stopping");
-      // Runs first: they cancel their actions and release their leases while dispatcher and agents are still up.
-      await r.campaigns.stop();
-      // Then plans under way: canceled, each stored with its outcome before the database closes.
-      await r.planner.stop();
+      // From here on no agent may connect, and disconnects are the hub's own: nothing is re-queued.
       r.agents.beginShutdown();
-      // io.close() stops listening and disconnects agents; then waits for HTTP connections to end.
+    }
+    for (const unit of started.splice(0).reverse()) {
+      try {
+        await unit.stop();
+      } catch (err) {
+        logger.error({ err, unit: unit.name }, "stopping a unit failed; continuing with the rest");
+      }
+    }
+    if (r) {
+      // io.close() disconnects what is left and waits for the HTTP server to close.
       const closed = r.io.close();
-      r.leases.stop();
-      r.dispatcher.stop();
       const drain = setInterval(() => r.http.closeIdleConnections(), 50);
       const cut = setTimeout(() => r.http.closeAllConnections(), HTTP_DRAIN_MS);
       try {
@@ -281,9 +310,6 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
         clearInterval(drain);
         clearTimeout(cut);
       }
-      r.agents.stop();
-      r.dashboard.stop();
-      r.registry.stop();
     }
     database.stop();
     if (r) logger.info("labrig hub stopped");
@@ -292,6 +318,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
   return {
     start: () => {
       if (running || starting) return Promise.reject(new Error("The hub is already started; stop() it first."));
+      started = [];
       starting = start();
       return starting.then(
         (address) => {
@@ -307,6 +334,6 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     },
     stop,
     routes: () => running?.routes ?? [],
-    video: () => videoRelay,
+    video: () => running?.video ?? null,
   };
 }

@@ -3,7 +3,11 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { StreamChunk } from "@labrig/shared";
 import { drainedOrClosed } from "../src/api/routes/artifacts.js";
+import { Server } from "socket.io";
+import { HubBus } from "../src/bus.js";
 import { AgentConnections } from "../src/realtime/agent-connections.js";
+import { AgentNamespace } from "../src/realtime/agent-namespace.js";
+import type { HostTokens } from "../src/services/tokens.js";
 import { VideoRelay } from "../src/services/video-relay.js";
 
 // Long-lived hub objects that see traffic from the network must stay bounded however long it goes on.
@@ -32,7 +36,12 @@ describe("streaming an artifact to a slow client", () => {
 describe("video relay", () => {
   it("remembers a bounded number of unwatched streams, whatever ids an agent sends chunks for", () => {
     // No agent is connected, so stop requests are only logged; what matters is the relay's memory.
-    const relay = new VideoRelay(new AgentConnections(), pino({ level: "silent" }));
+    const logger = pino({ level: "silent" });
+    const connections = new AgentConnections();
+    const bus = new HubBus(logger);
+    // A namespace that never listens: the relay only registers its stream.chunk handler on it.
+    const agents = new AgentNamespace({ io: new Server(), tokens: {} as HostTokens, connections, bus, logger });
+    const relay = new VideoRelay(connections, agents, bus, logger);
     const chunk = (device: string): StreamChunk => ({
       host: "cam-1",
       device,

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { LabrigError, nowIso, type ActionRecord, type TestCaseRecord } from "@labrig/shared";
+import { LabrigError, nowIso, settlesWithin, type ActionRecord, type TestCaseRecord } from "@labrig/shared";
 import { HubDatabase } from "../src/db/database.js";
 import { MIGRATIONS } from "../src/db/migrations.js";
 import { RunsRepository } from "../src/repositories/runs.js";
@@ -11,18 +11,14 @@ import { CampaignRunner } from "../src/services/campaigns/runner.js";
 import { cleanupTempDirs, makeTempDir } from "./helpers.js";
 
 // The runner over a real SQLite file, with the fleet and the goal loop as stand-ins: the goal
-// behaves like the real planner waiting on a dispatcher action, which ends only when it is canceled.
+// behaves like the real planner waiting on an action it started with the step's signal, which ends
+// only when that signal aborts it.
 
 const logger = pino({ level: "silent" });
 const LEASE: DeviceLease = { id: "lease-1", token: "lrl_test", host: "sim-1", device: "dut1", resources: [] };
 
-/** A fleet that grants LEASE at once and records which leases had their actions canceled. */
+/** A fleet that grants LEASE at once. */
 class StubFleet implements CampaignFleet {
-  readonly canceledLeases: string[] = [];
-  private onCancel: (() => void) | null = null;
-  /** Resolves when cancelLeaseActions is first called. */
-  readonly leaseCanceled = new Promise<void>((resolve) => (this.onCancel = resolve));
-
   async acquire(): Promise<DeviceLease> {
     return LEASE;
   }
@@ -31,19 +27,15 @@ class StubFleet implements CampaignFleet {
   async runAction(): Promise<ActionRecord> {
     throw new LabrigError("internal_error", "this test runs only ai.goal steps");
   }
-  cancel(): void {}
-  cancelLeaseActions(lease: DeviceLease): void {
-    this.canceledLeases.push(lease.id);
-    this.onCancel?.();
-  }
 }
 
-/** A goal that is busy with an action on the device until the fleet cancels the lease's actions. */
-function stuckGoal(fleet: StubFleet, started: () => void): GoalRunner {
+/** A goal busy with an action on the device until the step's signal aborts it; `aborts` records why. */
+function stuckGoal(started: () => void, aborts: string[]): GoalRunner {
   return {
-    async run(): Promise<GoalOutcome> {
+    async run(input): Promise<GoalOutcome> {
       started();
-      await fleet.leaseCanceled;
+      await new Promise<void>((resolve) => input.signal.addEventListener("abort", () => resolve(), { once: true }));
+      aborts.push((input.signal.reason as Error).message);
       return { status: "error", iterations: [], error: { error_code: "canceled", message: "the action the goal waited on was canceled" } };
     },
   };
@@ -73,17 +65,6 @@ function goalTestCase(timeoutMs?: number): TestCaseRecord {
   };
 }
 
-/** Resolves true when `p` settles within `ms`, false otherwise (so a hang fails the test instead of timing it out). */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 describe("campaign runner: ai.goal steps", () => {
   let database: HubDatabase;
   let runs: RunsRepository;
@@ -101,8 +82,9 @@ describe("campaign runner: ai.goal steps", () => {
     cleanupTempDirs();
   });
 
-  function setUp(tc: TestCaseRecord): { runner: CampaignRunner; fleet: StubFleet; runId: string; goalStarted: Promise<void> } {
+  function setUp(tc: TestCaseRecord): { runner: CampaignRunner; aborts: string[]; runId: string; goalStarted: Promise<void> } {
     const fleet = new StubFleet();
+    const aborts: string[] = [];
     let markStarted: () => void = () => undefined;
     const goalStarted = new Promise<void>((resolve) => (markStarted = resolve));
     const artifacts = new RunArtifactStore(dir, runs, { maxAgeMs: 86_400_000, maxBytes: 1e9, sweepIntervalMs: 3_600_000 }, logger);
@@ -110,7 +92,7 @@ describe("campaign runner: ai.goal steps", () => {
       runs,
       fleet,
       artifacts,
-      goals: stuckGoal(fleet, markStarted),
+      goals: stuckGoal(markStarted, aborts),
       events: null,
       consoles: null,
       agentArtifacts: null,
@@ -133,26 +115,26 @@ describe("campaign runner: ai.goal steps", () => {
     const row = runs.getRun(runId);
     if (!row) throw new Error("run not stored");
     runner.launch(row);
-    return { runner, fleet, runId, goalStarted };
+    return { runner, aborts, runId, goalStarted };
   }
 
-  it("cancels the lease's in-flight action when the run is canceled during a goal, so the run ends at once", async () => {
-    const { runner, fleet, runId, goalStarted } = setUp(goalTestCase());
+  it("aborts the goal's in-flight action when the run is canceled during a goal, so the run ends at once", async () => {
+    const { runner, aborts, runId, goalStarted } = setUp(goalTestCase());
     await goalStarted;
     expect(runner.cancel(runId, "tester")).toBe(true);
-    // Without the cancel reaching the lease's actions, the run would wait out that action's own timeout.
+    // Without the cancel reaching the goal's action through its signal, the run would wait out that action's own timeout.
     expect(await settlesWithin(runner.settled(runId), 10_000)).toBe(true);
-    expect(fleet.canceledLeases).toEqual([LEASE.id]);
+    expect(aborts).toHaveLength(1);
     expect(runs.getRun(runId)?.status).toBe("canceled");
     const [step] = runs.steps(runId);
     expect(step?.status).toBe("canceled");
   });
 
-  it("cancels the lease's in-flight action when a goal step passes its timeout_ms, and fails the step", async () => {
-    const { runner, fleet, runId, goalStarted } = setUp(goalTestCase(200));
+  it("aborts the goal's in-flight action when a goal step passes its timeout_ms, and fails the step", async () => {
+    const { runner, aborts, runId, goalStarted } = setUp(goalTestCase(200));
     await goalStarted;
     expect(await settlesWithin(runner.settled(runId), 10_000)).toBe(true);
-    expect(fleet.canceledLeases).toEqual([LEASE.id]);
+    expect(aborts).toEqual(["step menu exceeded its timeout of 200 ms"]);
     const [step] = runs.steps(runId);
     expect(step?.status).toBe("failed");
     expect(runs.getRun(runId)?.status).toBe("failed");

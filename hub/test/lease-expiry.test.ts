@@ -3,21 +3,22 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { HubDatabase } from "../src/db/database.js";
 import { MIGRATIONS } from "../src/db/migrations.js";
-import { AgentConnections } from "../src/realtime/agent-connections.js";
+import { HubBus } from "../src/bus.js";
 import { ActionsRepository } from "../src/repositories/actions.js";
 import { DevicesRepository } from "../src/repositories/devices.js";
 import { HostEventsRepository, type HostEventKind } from "../src/repositories/host-events.js";
 import { HostsRepository } from "../src/repositories/hosts.js";
 import { LeasesRepository } from "../src/repositories/leases.js";
-import { DeviceHealthService } from "../src/services/device-health.js";
-import { Dispatcher } from "../src/services/dispatcher.js";
-import { Fleet } from "../src/services/fleet.js";
 import { LeaseBook } from "../src/services/lease-book.js";
 import { LEASE_CLEANUP_OWNER, LeaseManager } from "../src/services/leases.js";
 import { hashToken } from "../src/services/tokens.js";
+import { FleetSource } from "../src/services/work/fleet-source.js";
+import { ActionLedger } from "../src/services/work/ledger.js";
+import { Scheduler } from "../src/services/work/scheduler.js";
+import { WorkService } from "../src/services/work/work.js";
 import { cleanupTempDirs, makeTempDir } from "./helpers.js";
 
-// The lease manager over a real SQLite file and a real dispatcher (no agent connected: cleanup
+// The lease manager over a real SQLite file and the real work unit (no agent connected: cleanup
 // actions wait in its queue, which is where this test looks for them).
 
 const logger = pino({ level: "silent" });
@@ -33,7 +34,7 @@ class FlakyEvents extends HostEventsRepository {
 
 describe("lease expiry", () => {
   let database: HubDatabase;
-  let dispatcher: Dispatcher;
+  let work: WorkService;
   let leases: LeaseManager;
 
   beforeEach(() => {
@@ -44,7 +45,7 @@ describe("lease expiry", () => {
 
   afterEach(() => {
     leases?.stop();
-    dispatcher?.stop();
+    void work?.stop();
     database.stop();
     cleanupTempDirs();
   });
@@ -56,16 +57,15 @@ describe("lease expiry", () => {
     hosts.insert({ id: "rig-1", name: "rig-1", labels: {}, tokenHash: "x", createdAt: at });
     const devices = new DevicesRepository(db);
     devices.replaceForHost("rig-1", [{ id: "dut", labels: {}, capabilities: [], resources: [{ name: "io", kind: "gpio" }] }], at);
-    const fleet = new Fleet(devices);
-    fleet.loadAll();
     const events = new FlakyEvents(db);
     const actions = new ActionsRepository(db);
-    const health = new DeviceHealthService(fleet, devices, events, { healthFailureThreshold: 3 }, logger);
-    const book = new LeaseBook();
-    dispatcher = new Dispatcher(fleet, hosts, actions, new AgentConnections(), health, book, { actionTimeoutMs: 10_000, heartbeatIntervalMs: 5000, queueTimeoutMs: 30_000, queueMax: 100 }, logger);
-    dispatcher.start();
     const repo = new LeasesRepository(db);
-    leases = new LeaseManager(repo, book, dispatcher, events, logger);
+    const ledger = new ActionLedger(actions, repo, events);
+    const scheduler = new Scheduler();
+    const book = new LeaseBook();
+    work = new WorkService(scheduler, ledger, book, new FleetSource(hosts, devices, scheduler), new HubBus(logger), { actionTimeoutMs: 10_000, heartbeatIntervalMs: 5000, queueTimeoutMs: 30_000, queueMax: 100, drainMs: 0 }, logger);
+    work.start();
+    leases = new LeaseManager(repo, book, work, ledger, logger);
 
     const expired = new Date(Date.now() - 1000).toISOString();
     repo.insert({

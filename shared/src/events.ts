@@ -86,7 +86,7 @@ export type ActionStarted = z.infer<typeof ActionStartedSchema>;
 export const StartAckSchema = z.object({ ok: z.boolean() });
 
 /** hub → agent, the ack of `action.result`: once received, the agent drops it from its outbox. */
-export const ResultAckSchema = z.object({ ok: z.boolean() });
+export const ResultAckSchema = z.object({ ok: z.boolean(), error: ErrorEnvelopeSchema.optional() });
 
 /** agent → hub: a chunk of console output. */
 export const ConsoleOutputSchema = z.object({

@@ -34,6 +34,11 @@ export const DeviceDescriptionSchema = z.object({
 export type DeviceDescription = z.infer<typeof DeviceDescriptionSchema>;
 
 export const HostStateSchema = z.enum(["online", "offline"]);
+
+/** A device's fitness for work, as in a lab's device states: only `good` devices are given work. */
+export const DEVICE_HEALTH = ["good", "unknown", "bad", "maintenance"] as const;
+export const DeviceHealthSchema = z.enum(DEVICE_HEALTH);
+export type DeviceHealth = z.infer<typeof DeviceHealthSchema>;
 export type HostState = z.infer<typeof HostStateSchema>;
 
 /** Capabilities follow from resources: a device with a serial resource can do `serial`, and so on. Extra ones come from config. */

@@ -1,6 +1,6 @@
 import { LabrigError, type ErrorCode } from "@labrig/shared";
 import type { NextFunction, Request, Response } from "express";
-import { requestLocals } from "./request-id.js";
+import { requestLocals, requestLog } from "./request-id.js";
 
 /** body-parser errors carry a `type`; these map to stable codes. */
 const BODY_ERRORS: Record<string, { code: ErrorCode; message: (limit?: number) => string }> = {
@@ -37,17 +37,32 @@ export function requireJsonBody(req: Request, _res: Response, next: NextFunction
   next();
 }
 
-/** Unknown routes get the envelope too. */
-export function notFound(req: Request, _res: Response, next: NextFunction): void {
-  next(new LabrigError("not_found", `No route ${req.method} ${req.path}. GET /api/health and /api/hosts are good places to start.`));
+/**
+ * What an operator can do about an error, by code, in terms of this API: services say what is wrong;
+ * the REST layer adds where to look next. Codes without a hint speak for themselves.
+ */
+const HINTS: Partial<Record<ErrorCode, (at: { host: string; device: string }) => string>> = {
+  unknown_host: () => "GET /api/hosts lists the hosts; enrol one with POST /api/hosts or `labrig-hub host add NAME`.",
+  unknown_device: () => "GET /api/hosts lists the devices with their labels, capabilities and resources.",
+  lease_required: () => "Send the lease's token as X-Lease-Token (or lease_token in the body), or take a lease with POST /api/leases.",
+  device_unavailable: (at) => `An admin sets it good again with PUT /api/hosts/${at.host}/devices/${at.device}/health.`,
+  host_offline: (at) => `GET /api/hosts/${at.host} shows when it was last seen and its recent events.`,
+};
+
+function withHint(error: LabrigError): string {
+  const hint = HINTS[error.code];
+  if (hint === undefined) return error.message;
+  const details = (typeof error.details === "object" && error.details !== null ? error.details : {}) as { host?: unknown; device?: unknown };
+  const text = hint({ host: typeof details.host === "string" ? details.host : ":host", device: typeof details.device === "string" ? details.device : ":device" });
+  return error.message.includes(text) ? error.message : `${error.message} ${text}`;
 }
 
 /** The one error handler: every failure leaves as `{error_code, message, recoverable, retry_after?, request_id}`. */
 export function errorHandler(err: unknown, _req: Request, res: Response, next: NextFunction): void {
-  const { requestId, log } = requestLocals(res);
+  const { requestId } = requestLocals(res);
   const error = err instanceof LabrigError ? err : (bodyParserError(err) ?? new LabrigError("internal_error", "The hub failed to handle this request; it has logged the cause with this request_id.", { cause: err }));
-  if (error.code === "internal_error") log.error({ err }, "request failed");
-  else log.debug({ error_code: error.code, message: error.message }, "request refused");
+  if (error.code === "internal_error") requestLog(res).error({ err }, "request failed");
+  else if (requestLocals(res).logger.isLevelEnabled("debug")) requestLog(res).debug({ error_code: error.code, message: error.message }, "request refused");
   if (res.headersSent) {
     // Too late for an envelope; let express close the connection.
     next(err);
@@ -56,5 +71,7 @@ export function errorHandler(err: unknown, _req: Request, res: Response, next: N
   if (error.retryAfter !== undefined) res.setHeader("Retry-After", String(Math.ceil(error.retryAfter)));
   // RFC 6750: every 401 names the scheme the client should use.
   if (error.code === "unauthorized" && !res.hasHeader("WWW-Authenticate")) res.setHeader("WWW-Authenticate", 'Bearer realm="labrig"');
-  res.status(error.httpStatus).json(error.toEnvelope(requestId));
+  const envelope = error.toEnvelope(requestId);
+  envelope.message = withHint(error);
+  res.status(error.httpStatus).json(envelope);
 }

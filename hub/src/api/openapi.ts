@@ -1,6 +1,6 @@
 import { ErrorEnvelopeSchema, ROLES, toJsonSchema, type ErrorCode } from "@labrig/shared";
 import type { z } from "zod";
-import { ROUTES, accessOf, type RouteSpec } from "./route-policy.js";
+import { accessOf, statusOf, type Route } from "./route.js";
 
 type Json = Record<string, unknown>;
 
@@ -21,7 +21,7 @@ export function openApiPath(path: string): string {
   return path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 }
 
-function operationId(route: RouteSpec): string {
+function operationId(route: Route): string {
   const words = route.path
     .split("/")
     .filter((s) => s !== "" && s !== "api")
@@ -29,7 +29,7 @@ function operationId(route: RouteSpec): string {
   return [route.method, ...words].join("_");
 }
 
-function operation(route: RouteSpec): Json {
+function operation(route: Route): Json {
   const access = accessOf(route);
   const params: Json[] = [...route.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => ({
     name: m[1],
@@ -37,13 +37,17 @@ function operation(route: RouteSpec): Json {
     required: true,
     schema: { type: "string" },
   }));
+  if (route.params) {
+    const declared = (schemaOf(route.params, "input") as { properties?: Record<string, Json> }).properties ?? {};
+    for (const p of params) p.schema = declared[p.name as string] ?? p.schema;
+  }
   if (route.query) {
     const query = schemaOf(route.query, "input") as { properties?: Record<string, Json>; required?: string[] };
     for (const [name, schema] of Object.entries(query.properties ?? {})) {
       params.push({ name, in: "query", required: query.required?.includes(name) ?? false, schema });
     }
   }
-  const status = route.status ?? (route.response === null ? 204 : 200);
+  const status = statusOf(route);
   const success: Json =
     route.response === null
       ? { description: "Done; no content." }
@@ -51,6 +55,9 @@ function operation(route: RouteSpec): Json {
         ? { description: "Success.", content: { [route.responseType]: {} } }
         : { description: "Success.", content: { "application/json": { schema: route.response ? schemaOf(route.response, "output") : { type: "object" } } } };
   const responses: Json = { [String(status)]: success };
+  for (const other of route.alsoStatus ?? []) {
+    responses[String(other)] = { ...success, description: other === 202 ? "Accepted; not finished yet." : other >= 500 ? "Degraded; the same body says what is wrong." : "Success." };
+  }
   if (route.body || route.query) responses["400"] = errorResponse("Invalid request", ["validation_failed", "malformed_json"]);
   if (access !== "public") {
     responses["401"] = errorResponse("Missing, invalid or expired credentials", ["unauthorized"]);
@@ -74,11 +81,8 @@ function operation(route: RouteSpec): Json {
   return op;
 }
 
-let cached: Json | null = null;
-
-/** The REST API as OpenAPI 3.1, generated from the route table and the shared zod schemas. */
-export function openApiDocument(version: string, routes: readonly RouteSpec[] = ROUTES): Json {
-  if (cached && routes === ROUTES) return cached;
+/** The REST API as OpenAPI 3.1, generated from the route declarations and the shared zod schemas. */
+export function openApiDocument(version: string, routes: readonly Route[]): Json {
   const paths: Record<string, Json> = {};
   for (const route of routes) {
     const path = openApiPath(route.path);
@@ -97,6 +101,5 @@ export function openApiDocument(version: string, routes: readonly RouteSpec[] = 
       securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "An API key (lrk_…) or a JWT (HS256 or RS256, role in a claim)." } },
     },
   };
-  if (routes === ROUTES) cached = doc;
   return doc;
 }

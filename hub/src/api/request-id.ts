@@ -8,35 +8,49 @@ const INCOMING_ID = /^[A-Za-z0-9._-]{1,64}$/;
 // Typed per-request state, kept on res.locals so no global Express type is augmented.
 export interface RequestLocals {
   requestId: string;
-  log: Logger;
-  /** Who is calling; set by the guard on every authenticated route (absent on public ones). */
+  /** The hub's logger; requestLog() binds the request id to it on first use. */
+  logger: Logger;
+  log?: Logger;
+  /** Who is calling; set by the route's gate on every authenticated route (absent on public ones). */
   principal?: Principal;
 }
 
-/** The request's id and logger, set by requestContext(). */
+/** The request's id and (lazily) its logger, as requestContext() set them. */
 export function requestLocals(res: Response): RequestLocals {
   return res.locals as RequestLocals;
 }
 
 /**
- * Gives every request an id (the caller's X-Request-Id when it is well-formed, so a trace
- * crosses proxies) and a child logger, and logs the response with its duration.
+ * The request's logger, with its request id and caller. Made on first use: most requests log only
+ * their response line, and a child logger per request costs more than the route itself.
+ */
+export function requestLog(res: Response): Logger {
+  const locals = requestLocals(res);
+  if (!locals.log) {
+    const p = locals.principal;
+    locals.log = locals.logger.child(p ? { request_id: locals.requestId, principal: p.name, role: p.role } : { request_id: locals.requestId });
+  }
+  return locals.log;
+}
+
+/**
+ * Gives every request an id (the caller's X-Request-Id when it is well-formed, so a trace crosses
+ * proxies) and logs the response with its duration.
  */
 export function requestContext(logger: Logger) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const incoming = req.get("x-request-id");
     const requestId = incoming !== undefined && INCOMING_ID.test(incoming) ? incoming : randomUUID();
-    const log = logger.child({ request_id: requestId });
-    res.locals.requestId = requestId;
-    res.locals.log = log;
+    const locals = res.locals as RequestLocals;
+    locals.requestId = requestId;
+    locals.logger = logger;
     res.setHeader("X-Request-Id", requestId);
     const started = process.hrtime.bigint();
-    log.debug({ method: req.method, url: req.originalUrl }, "request");
     res.on("finish", () => {
+      const level = res.statusCode >= 500 ? "error" : "info";
+      if (!logger.isLevelEnabled(level)) return;
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      const entry = { method: req.method, url: req.originalUrl, status: res.statusCode, duration_ms: Math.round(durationMs * 1000) / 1000, request_id: requestId };
-      if (res.statusCode >= 500) log.error(entry, "response");
-      else log.info(entry, "response");
+      logger[level]({ request_id: requestId, method: req.method, url: req.originalUrl, status: res.statusCode, duration_ms: Math.round(durationMs * 1000) / 1000 }, "response");
     });
     next();
   };

@@ -1,8 +1,8 @@
 import type { DeviceView, HostView } from "@labrig/shared";
-import type { DeviceHealth, DeviceRecord } from "../repositories/devices.js";
+import type { DeviceRecord } from "../repositories/devices.js";
 import type { HostRecord } from "../repositories/hosts.js";
 
-/** Live facts about a device that the dispatcher and lease book know, not the database. */
+/** Live facts about a device that the work and lease units know, not the database. */
 export interface DeviceLiveState {
   lease: { id: string; owner: string; expires_at: string } | null;
   /** Running + queued actions for this device. */
@@ -11,11 +11,8 @@ export interface DeviceLiveState {
 
 export type LiveStateOf = (host: string, device: string) => DeviceLiveState;
 
-/** A device as GET /api/hosts shows it: DeviceViewSchema plus health, lease and load. */
-export type DeviceViewWithHealth = DeviceView & { health: DeviceHealth; health_reason: string | null } & DeviceLiveState;
-
 /** A stored device as the REST API shows it. */
-export function deviceView(device: DeviceRecord, live: LiveStateOf): DeviceViewWithHealth {
+export function deviceView(device: DeviceRecord, live: LiveStateOf): DeviceView {
   return {
     id: device.id,
     labels: device.labels,
@@ -28,7 +25,7 @@ export function deviceView(device: DeviceRecord, live: LiveStateOf): DeviceViewW
   };
 }
 
-/** A stored host and its devices as the REST API shows it (HostViewSchema, devices with health). */
+/** A stored host and its devices as the REST API shows it. */
 export function hostView(host: HostRecord, devices: readonly DeviceRecord[], live: LiveStateOf): HostView {
   return {
     id: host.id,

@@ -16,14 +16,14 @@ import { bearerToken } from "../api/auth.js";
 import { originAllowed } from "../api/security.js";
 import type { Logger } from "../logger.js";
 import type { AuthFailureLimiter } from "../services/auth-failure-limiter.js";
-import type { HubEvents } from "../services/hub-events.js";
+import type { HubBus } from "../bus.js";
 import type { OperatorAuth, Principal } from "../services/operator-auth.js";
 
 export interface DashboardNamespaceDeps {
   io: Server;
   auth: OperatorAuth;
   limiter: AuthFailureLimiter;
-  bus: HubEvents;
+  bus: HubBus;
   corsOrigins: readonly string[];
   logger: Logger;
 }
@@ -87,6 +87,7 @@ export class DashboardNamespace {
     nsp.on("connection", (socket) => this.onConnection(socket));
     this.nsp = nsp;
     this.unsubscribe = DASHBOARD_TOPICS.map((topic) => this.deps.bus.on(topic, (payload) => this.publish(topic, payload as DashboardEventMap[typeof topic])));
+    this.unsubscribe.push(this.deps.bus.on("key.revoked", (e) => this.disconnectPrincipal(e.keyId, "API key revoked")));
   }
 
   stop(): void {

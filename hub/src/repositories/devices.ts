@@ -1,9 +1,7 @@
-import type { DeviceDescription, Labels, ResourceDescription } from "@labrig/shared";
+import type { DeviceDescription, DeviceHealth, Labels, ResourceDescription } from "@labrig/shared";
 import type { SqliteDb } from "../db/database.js";
 
-/** A device's fitness for work, as in a lab's device states: only `good` devices are given work by selectors. */
-export const DEVICE_HEALTH = ["good", "unknown", "bad", "maintenance"] as const;
-export type DeviceHealth = (typeof DEVICE_HEALTH)[number];
+export type { DeviceHealth };
 
 export interface DeviceRecord {
   hostId: string;

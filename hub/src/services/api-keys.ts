@@ -49,11 +49,14 @@ export class ApiKeys {
    * costs one hash instead of a database lookup. Only keys that verified are stored.
    */
   private readonly verified = new Map<string, VerifiedKey>();
-  private readonly revokeListeners: Array<(keyId: string) => void> = [];
   /** data_version when the cache was last known current. */
   private verifiedDataVersion = -1;
 
-  constructor(private readonly keys: ApiKeysRepository) {}
+  constructor(
+    private readonly keys: ApiKeysRepository,
+    /** Told the id of every key revoked in this process (the hub announces it on its bus). */
+    private readonly revoked: (keyId: string) => void = () => undefined,
+  ) {}
 
   /** Creates a key and returns it; the key itself is not stored anywhere. */
   create(body: unknown): ApiKeyCreated {
@@ -85,13 +88,8 @@ export class ApiKeys {
       this.verified.clear();
       return view(key);
     });
-    for (const listener of this.revokeListeners) listener(revoked.id);
+    this.revoked(revoked.id);
     return revoked;
-  }
-
-  /** Called with a key's id after it is revoked in this process (open dashboard sockets using it are cut). */
-  onRevoke(listener: (keyId: string) => void): void {
-    this.revokeListeners.push(listener);
   }
 
   /** The key `presented` belongs to, or null. */

@@ -7,7 +7,6 @@ export const CONSOLE_BUFFER_BYTES = 64 * 1024;
  */
 export class ConsoleBuffers {
   private readonly buffers = new Map<string, Buffer>();
-  private readonly listeners = new Set<(host: string, device: string, resource: string, data: string) => void>();
 
   constructor(private readonly capacityBytes = CONSOLE_BUFFER_BYTES) {}
 
@@ -15,14 +14,7 @@ export class ConsoleBuffers {
     return `${host}\u0000${device}\u0000${resource}`;
   }
 
-  /** Calls `listener` with every chunk appended from now on (the campaign runner's per-step console capture); returns the remover. */
-  onAppend(listener: (host: string, device: string, resource: string, data: string) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
   append(host: string, device: string, resource: string, data: string): void {
-    for (const listener of this.listeners) listener(host, device, resource, data);
     const key = ConsoleBuffers.key(host, device, resource);
     const previous = this.buffers.get(key) ?? Buffer.alloc(0);
     const joined = Buffer.concat([previous, Buffer.from(data, "utf8")]);

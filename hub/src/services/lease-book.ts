@@ -1,5 +1,5 @@
 import type { LeaseCleanup } from "../repositories/leases.js";
-import { deviceKey } from "./fleet.js";
+import { deviceKey } from "./work/scheduler.js";
 import { hashToken } from "./tokens.js";
 
 /** A lease that holds its devices now. */

@@ -1,14 +1,12 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { LabrigError, nowIso, parseActionParams, type ActionName } from "@labrig/shared";
+import { LabrigError, parseActionParams, type ActionName, type KeepaliveBodySchema, type LeaseBodySchema } from "@labrig/shared";
 import type { z } from "zod";
 import type { Logger } from "../logger.js";
-import type { HostEventsRepository } from "../repositories/host-events.js";
 import type { LeaseCleanup, LeaseRecord, LeasesRepository } from "../repositories/leases.js";
-import type { Dispatcher } from "./dispatcher.js";
-import { INTERNAL_PRIORITY } from "./dispatcher.js";
 import { LEASE_TOKEN_PREFIX, type ActiveLease, type LeaseBook } from "./lease-book.js";
-import type { KeepaliveBodySchema, LeaseBodySchema } from "./requests.js";
 import { hashToken, tokenMatchesHash } from "./tokens.js";
+import type { ActionLedger } from "./work/ledger.js";
+import type { WorkFacade } from "./work/work.js";
 
 /** How often expiry is checked; the brief is "at least every second". */
 export const LEASE_SWEEP_MS = 250;
@@ -57,10 +55,16 @@ export interface LeaseCaller {
   name: string | null;
 }
 
+/** What a lease request may add to the body's fields: devices to pass over, and a way to withdraw it while it waits. */
+export interface LeaseRequestOptions {
+  exclude?: readonly { host: string; device: string }[] | undefined;
+  signal?: AbortSignal | undefined;
+}
+
 /**
- * Leases: exclusive, expiring holds on devices. Granted through the dispatcher's queue (all or
- * nothing), persisted so a restart keeps them, extended by keepalive, and released by their holder,
- * an admin, or the expiry sweep — which then runs the lease's cleanup action on each device.
+ * Leases: exclusive, expiring holds on devices. Granted through the work queue (all or nothing),
+ * recorded in the action ledger so a restart keeps them, extended by keepalive, and released by their
+ * holder, an admin, or the expiry sweep — which then runs the lease's cleanup action on each device.
  */
 export class LeaseManager {
   private timer: NodeJS.Timeout | null = null;
@@ -68,8 +72,8 @@ export class LeaseManager {
   constructor(
     private readonly repo: LeasesRepository,
     private readonly book: LeaseBook,
-    private readonly dispatcher: Dispatcher,
-    private readonly events: HostEventsRepository,
+    private readonly work: WorkFacade,
+    private readonly ledger: ActionLedger,
     private readonly logger: Logger,
   ) {}
 
@@ -77,15 +81,8 @@ export class LeaseManager {
   start(): void {
     if (this.timer) return;
     for (const l of this.repo.listActive()) {
-      this.book.add({
-        id: l.id,
-        tokenHash: l.tokenHash,
-        owner: l.owner,
-        ttlS: l.ttlS,
-        expiresAtMs: Date.parse(l.expiresAt),
-        cleanup: l.cleanup,
-        devices: l.devices,
-      });
+      this.book.add({ id: l.id, tokenHash: l.tokenHash, owner: l.owner, ttlS: l.ttlS, expiresAtMs: Date.parse(l.expiresAt), cleanup: l.cleanup, devices: l.devices });
+      this.work.holdLease(l.id, l.devices);
     }
     this.sweep();
     this.timer = setInterval(() => this.sweep(), LEASE_SWEEP_MS);
@@ -97,8 +94,8 @@ export class LeaseManager {
     this.timer = null;
   }
 
-  /** Validates, then waits in the dispatcher's queue for enough free devices; resolves with the lease and its token. */
-  async create(req: LeaseRequest, requestedBy: string | null): Promise<LeaseView & { token: string }> {
+  /** Validates, then waits in the work queue for enough free devices; resolves with the lease and its token. */
+  async create(req: LeaseRequest, requestedBy: string | null, options: LeaseRequestOptions = {}): Promise<LeaseView & { token: string }> {
     let cleanup: { action: ActionName; resource: string | null } | null = null;
     let cleanupStored: LeaseCleanup | null = null;
     if (req.cleanup) {
@@ -106,39 +103,40 @@ export class LeaseManager {
       cleanup = { action: req.cleanup.action as ActionName, resource: req.cleanup.resource ?? null };
       cleanupStored = { action: req.cleanup.action, ...(req.cleanup.resource ? { resource: req.cleanup.resource } : {}), params };
     }
-    return this.dispatcher.submitLease({
-      target: req.target,
-      count: req.count,
-      waitMs: req.wait_ms,
-      cleanup,
-      grant: (slots) => {
-        const token = LEASE_TOKEN_PREFIX + randomBytes(32).toString("base64url");
-        const now = Date.now();
-        const record: LeaseRecord = {
-          id: randomUUID(),
-          tokenHash: hashToken(token),
-          owner: req.owner,
-          requestedBy,
-          ttlS: req.ttl_s,
-          cleanup: cleanupStored,
-          devices: slots.map((s) => ({ host: s.host, device: s.device })),
-          createdAt: new Date(now).toISOString(),
-          expiresAt: new Date(now + req.ttl_s * 1000).toISOString(),
-          endedAt: null,
-          endReason: null,
-        };
-        this.repo.transaction(() => {
-          this.repo.insert(record);
-          for (const d of record.devices) {
-            this.events.add({ hostId: d.host, deviceId: d.device, kind: "lease", detail: `leased to '${record.owner}' (lease ${record.id}) until ${record.expiresAt}`, at: record.createdAt });
-          }
-        });
-        // Only once stored: a failed write must not leave the devices held by a lease nobody has the token of.
-        this.book.add({ id: record.id, tokenHash: record.tokenHash, owner: record.owner, ttlS: record.ttlS, expiresAtMs: now + req.ttl_s * 1000, cleanup: cleanupStored, devices: record.devices });
-        this.logger.info({ lease_id: record.id, owner: record.owner, devices: record.devices, expires_at: record.expiresAt }, "lease granted");
-        return { ...leaseView(record), token };
+    const id = randomUUID();
+    return this.work.reserve(
+      {
+        id,
+        target: req.target,
+        count: req.count,
+        cleanup,
+        exclude: options.exclude,
+        waitMs: req.wait_ms,
+        grant: (slots) => {
+          const token = LEASE_TOKEN_PREFIX + randomBytes(32).toString("base64url");
+          const now = Date.now();
+          const record: LeaseRecord = {
+            id,
+            tokenHash: hashToken(token),
+            owner: req.owner,
+            requestedBy,
+            ttlS: req.ttl_s,
+            cleanup: cleanupStored,
+            devices: slots.map((s) => ({ host: s.host, device: s.device })),
+            createdAt: new Date(now).toISOString(),
+            expiresAt: new Date(now + req.ttl_s * 1000).toISOString(),
+            endedAt: null,
+            endReason: null,
+          };
+          this.ledger.leaseGranted(record);
+          // Only once stored: a failed write must not leave the devices held by a lease nobody has the token of.
+          this.book.add({ id, tokenHash: record.tokenHash, owner: record.owner, ttlS: record.ttlS, expiresAtMs: now + req.ttl_s * 1000, cleanup: cleanupStored, devices: record.devices });
+          this.logger.info({ lease_id: id, owner: record.owner, devices: record.devices, expires_at: record.expiresAt }, "lease granted");
+          return { ...leaseView(record), token };
+        },
       },
-    });
+      { signal: options.signal },
+    );
   }
 
   get(id: string): LeaseView {
@@ -155,7 +153,7 @@ export class LeaseManager {
     const ttlS = req.ttl_s ?? active.ttlS;
     const expiresAtMs = Date.now() + ttlS * 1000;
     const expiresAt = new Date(expiresAtMs).toISOString();
-    if (!this.repo.extend(id, expiresAt, ttlS)) throw this.ended(id);
+    if (!this.ledger.leaseExtended(id, expiresAt, ttlS)) throw this.ended(id);
     active.expiresAtMs = expiresAtMs;
     active.ttlS = ttlS;
     this.logger.debug({ lease_id: id, expires_at: expiresAt }, "lease extended");
@@ -184,57 +182,54 @@ export class LeaseManager {
   }
 
   private end(id: string, reason: string, runCleanup: boolean): void {
-    const at = nowIso();
     const active = this.book.get(id);
+    const cleanupNote = runCleanup && active?.cleanup ? `; cleanup ${active.cleanup.action} queued` : "";
     // The end and its host events are one write. When it fails (database locked) the lease stays active,
     // here and in the database, so the next sweep ends it and runs its cleanup, rather than it ending without one.
-    const stored = this.repo.transaction(() => {
-      if (!this.repo.end(id, at, reason)) return false;
-      for (const d of active?.devices ?? []) {
-        const cleanupNote = runCleanup && active?.cleanup ? `; cleanup ${active.cleanup.action} queued` : "";
-        this.events.add({ hostId: d.host, deviceId: d.device, kind: "lease", detail: `lease ${id} of '${active?.owner ?? "?"}' ended: ${reason}${cleanupNote}`, at });
-      }
-      return true;
-    });
+    const stored = this.ledger.leaseEnded(id, active?.devices ?? [], reason, `lease ${id} of '${active?.owner ?? "?"}' ended: ${reason}${cleanupNote}`);
     const lease = this.book.remove(id);
     if (!stored || !lease) return;
     this.logger.info({ lease_id: id, owner: lease.owner, reason, devices: lease.devices }, "lease ended");
+    // The cleanup is queued first, at internal priority, so it reaches each device before any new holder's work.
     if (runCleanup && lease.cleanup) this.runCleanup(lease, lease.cleanup);
-    this.dispatcher.kick();
+    this.work.releaseLease(id);
   }
 
   private runCleanup(lease: ActiveLease, cleanup: LeaseCleanup): void {
     for (const d of lease.devices) {
-      this.dispatcher
-        .submitAction({
+      const log = { lease_id: lease.id, host: d.host, device: d.device };
+      try {
+        const { id, done } = this.work.submit({
           action: cleanup.action,
           resource: cleanup.resource,
           params: cleanup.params,
           target: { host: d.host, device: d.device },
-          priority: INTERNAL_PRIORITY,
           requestedBy: LEASE_CLEANUP_OWNER,
           internal: true,
-        })
-        .then(
+        });
+        done.then(
           (record) => {
-            const log = { lease_id: lease.id, host: d.host, device: d.device, action_id: record.id, status: record.status, error_code: record.error?.error_code };
-            if (record.status === "succeeded") this.logger.info(log, "lease cleanup finished");
-            else this.logger.warn(log, "lease cleanup did not succeed; check the device");
+            const outcome = { ...log, action_id: id, status: record.status, error_code: record.error?.error_code };
+            if (record.status === "succeeded") this.logger.info(outcome, "lease cleanup finished");
+            else this.logger.warn(outcome, "lease cleanup did not succeed; check the device");
           },
-          (err: unknown) => this.logger.error({ lease_id: lease.id, host: d.host, device: d.device, err }, "lease cleanup could not run; check the device"),
+          (err: unknown) => this.logger.error({ ...log, err }, "lease cleanup could not run; check the device"),
         );
+      } catch (err) {
+        this.logger.error({ ...log, err }, "lease cleanup could not be queued; check the device");
+      }
     }
   }
 
   private recordOr404(id: string): LeaseRecord {
     const record = this.repo.get(id);
-    if (!record) throw new LabrigError("not_found", `No lease '${id}'. GET /api/leases lists the active ones.`);
+    if (!record) throw new LabrigError("not_found", `No lease '${id}'.`);
     return record;
   }
 
   private ended(id: string): LabrigError {
     const record = this.recordOr404(id);
-    return new LabrigError("conflict", `Lease ${id} already ended (${record.endReason ?? "?"} at ${record.endedAt ?? "?"}); take a new one with POST /api/leases.`);
+    return new LabrigError("conflict", `Lease ${id} already ended (${record.endReason ?? "?"} at ${record.endedAt ?? "?"}); take a new one.`);
   }
 
   /** The holder (by token, compared in constant time) or an admin may touch a lease. */
@@ -248,7 +243,7 @@ export class LeaseManager {
         throw new LabrigError("forbidden", `That lease token does not belong to lease ${id}.`);
       }
     } else {
-      throw new LabrigError("lease_required", `Send the lease's token (header X-Lease-Token, or lease_token in the body) to change lease ${id}; admins may do it without.`);
+      throw new LabrigError("lease_required", `Changing lease ${id} needs its token (admins may do it without).`);
     }
     if (!active || record.endedAt !== null) throw this.ended(id);
     return active;

@@ -1,6 +1,8 @@
 import { OkAckSchema, type StreamChunk } from "@labrig/shared";
+import type { HubBus } from "../bus.js";
 import type { Logger } from "../logger.js";
 import type { AgentConnections } from "../realtime/agent-connections.js";
+import type { AgentNamespace } from "../realtime/agent-namespace.js";
 
 export type StreamListener = (chunk: StreamChunk) => void;
 
@@ -38,11 +40,31 @@ export class VideoRelay {
   /** Streams an agent sends that nobody watches; told to stop once, then again at most every few seconds. */
   private readonly strayStops = new Map<string, number>();
 
+  private unsubscribe: (() => void) | null = null;
+
   constructor(
     private readonly connections: AgentConnections,
+    agents: AgentNamespace,
+    private readonly bus: HubBus,
     private readonly logger: Logger,
     private readonly controlTimeoutMs = 5000,
-  ) {}
+  ) {
+    agents.handle("stream.chunk", (session, chunk, ack) => {
+      this.handleChunk(session.host, chunk);
+      // Acked once relayed: the agent keeps at most a few chunks unacknowledged, so this paces it to the link.
+      ack?.({ ok: true });
+    });
+  }
+
+  /** Asks a host's agent again for the streams people watch once its new connection's hello is accepted. */
+  start(): void {
+    this.unsubscribe = this.bus.on("agent.hello", (e) => this.hostReady(e.host));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
 
   /** Starts watching a stream; returns the unsubscribe function. */
   subscribe(host: string, device: string, resource: string, fn: StreamListener): () => void {

@@ -1,6 +1,6 @@
 import { socketEventsJsonSchema } from "@labrig/shared";
-import { Router } from "express";
-import { openApiDocument } from "../openapi.js";
+import { z } from "zod";
+import { RESPONDED, route, type Route } from "../route.js";
 
 type Json = Record<string, unknown>;
 
@@ -59,19 +59,33 @@ ${sections}
 </body></html>`;
 }
 
-/** Public API docs: /docs (HTML), /docs/openapi.json, /docs/ws. */
-export function docsRouter(deps: { version: string }): Router {
-  const router = Router();
+/** Public API docs: /docs (HTML), /docs/openapi.json, /docs/ws; `document` is the OpenAPI document of every route. */
+export function docsRoutes(document: () => Json): Route[] {
   let html: string | null = null;
-  router.get("/docs", (_req, res) => {
-    html ??= renderDocsHtml(openApiDocument(deps.version));
-    res.type("html").send(html);
-  });
-  router.get("/docs/openapi.json", (_req, res) => {
-    res.json(openApiDocument(deps.version));
-  });
-  router.get("/docs/ws", (_req, res) => {
-    res.json({ events: socketEventsJsonSchema() });
-  });
-  return router;
+  const socketEvents = z.object({ events: z.record(z.string(), z.unknown()) });
+  return [
+    route({
+      method: "get",
+      path: "/docs",
+      tag: "docs",
+      access: "public",
+      summary: "This page: the REST API, browsable.",
+      responseType: "text/html",
+      handler: ({ res }) => {
+        html ??= renderDocsHtml(document());
+        res.type("html").send(html);
+        return RESPONDED;
+      },
+    }),
+    route({ method: "get", path: "/docs/openapi.json", tag: "docs", access: "public", summary: "The REST API as OpenAPI 3.1.", response: z.record(z.string(), z.unknown()), handler: () => document() }),
+    route({
+      method: "get",
+      path: "/docs/ws",
+      tag: "docs",
+      access: "public",
+      summary: "JSON Schema of every socket.io event (/agent and /dashboard).",
+      response: socketEvents,
+      handler: () => ({ events: socketEventsJsonSchema() }),
+    }),
+  ];
 }

@@ -1,65 +1,88 @@
-import { IdSchema, LabrigError, parseOrThrow, resolveResource } from "@labrig/shared";
-import { Router } from "express";
+import { ConsoleTailSchema, DeviceViewSchema, HealthBodySchema, HostDetailSchema, HostViewSchema, IdSchema, LabrigError, resolveResource } from "@labrig/shared";
+import { z } from "zod";
 import type { DevicesRepository } from "../../repositories/devices.js";
 import type { HostEventsRepository } from "../../repositories/host-events.js";
-import type { HostsRepository, HostRecord } from "../../repositories/hosts.js";
+import type { HostRecord, HostsRepository } from "../../repositories/hosts.js";
 import type { ConsoleBuffers } from "../../services/console-buffers.js";
 import type { DeviceHealthService } from "../../services/device-health.js";
-import { HealthBodySchema } from "../../services/requests.js";
-import { requesterName } from "../requester.js";
+import { route, type Route } from "../route.js";
 import { deviceView, hostView, type LiveStateOf } from "../views.js";
 
-/** The fleet registry: GET /api/hosts, GET /api/hosts/:id, device health, and the console tail of a device. */
-export function hostsRouter(deps: {
+const HostPath = z.object({ host: IdSchema });
+const DevicePath = z.object({ host: IdSchema, device: IdSchema });
+
+/** The fleet registry: hosts with their devices, one host with its history, device health, and a console's tail. */
+export function hostRoutes(deps: {
   hosts: HostsRepository;
   devices: DevicesRepository;
   events: HostEventsRepository;
   consoles: ConsoleBuffers;
   health: DeviceHealthService;
   liveState: LiveStateOf;
-}): Router {
-  const router = Router();
-
+}): Route[] {
   const hostOr404 = (id: string): HostRecord => {
     const host = deps.hosts.get(id);
-    if (!host) throw new LabrigError("unknown_host", `No host '${id}'. GET /api/hosts lists the hosts.`);
+    if (!host) throw new LabrigError("unknown_host", `No host '${id}'.`);
     return host;
   };
 
-  router.get("/hosts", (_req, res) => {
-    const devices = deps.devices.listAll();
-    const hosts = deps.hosts.list().map((h) => hostView(h, devices.filter((d) => d.hostId === h.id), deps.liveState));
-    res.json({ hosts });
-  });
-
-  router.get("/hosts/:host", (req, res) => {
-    const host = hostOr404(req.params.host);
-    res.json({ ...hostView(host, deps.devices.listForHost(host.id), deps.liveState), labels: host.labels, events: deps.events.recent(host.id, 50) });
-  });
-
-  // Role policy (admins only) is enforced by the auth middleware's route rules, not here.
-  router.put("/hosts/:host/devices/:device/health", (req, res) => {
-    const body = parseOrThrow(HealthBodySchema, req.body, { what: "health request" });
-    const host = hostOr404(req.params.host);
-    if (!deps.devices.get(host.id, req.params.device)) throw new LabrigError("unknown_device", `Host '${host.id}' has no device '${req.params.device}'.`);
-    deps.health.set(host.id, req.params.device, body.health, body.reason, requesterName(res) ?? "operator");
-    const device = deps.devices.get(host.id, req.params.device);
-    if (!device) throw new LabrigError("unknown_device", `Device '${req.params.device}' left host '${host.id}' while its health was set.`);
-    res.json(deviceView(device, deps.liveState));
-  });
-
-  router.get("/hosts/:host/devices/:device/console", (req, res) => {
-    const host = hostOr404(req.params.host);
-    const device = deps.devices.get(host.id, req.params.device);
-    if (!device) throw new LabrigError("unknown_device", `Host '${host.id}' has no device '${req.params.device}'.`);
-    const requested = typeof req.query.resource === "string" && req.query.resource !== "" ? req.query.resource : null;
-    if (requested !== null && !IdSchema.safeParse(requested).success) {
-      throw new LabrigError("unknown_resource", `'${requested}' is not a resource name.`);
-    }
-    // serial.read is the catalogue's console action, so resource resolution follows the same rules as an action.
-    const resource = resolveResource("serial.read", device.resources, requested);
-    res.json({ host: host.id, device: device.id, resource, text: deps.consoles.text(host.id, device.id, resource ?? "") });
-  });
-
-  return router;
+  return [
+    route({
+      method: "get",
+      path: "/api/hosts",
+      tag: "hosts",
+      summary: "Every host with its devices (health, lease, load and last reported state).",
+      response: z.object({ hosts: z.array(HostViewSchema) }),
+      handler: () => {
+        const devices = deps.devices.listAll();
+        return { hosts: deps.hosts.list().map((h) => hostView(h, devices.filter((d) => d.hostId === h.id), deps.liveState)) };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/api/hosts/:host",
+      tag: "hosts",
+      summary: "One host with its devices, labels and recent events.",
+      params: HostPath,
+      response: HostDetailSchema,
+      handler: ({ params }) => {
+        const host = hostOr404(params.host);
+        return { ...hostView(host, deps.devices.listForHost(host.id), deps.liveState), labels: host.labels, events: deps.events.recent(host.id, 50) };
+      },
+    }),
+    route({
+      method: "put",
+      path: "/api/hosts/:host/devices/:device/health",
+      tag: "hosts",
+      access: "admin",
+      summary: "Override a device's health (good, unknown, bad, maintenance).",
+      params: DevicePath,
+      body: HealthBodySchema,
+      response: DeviceViewSchema,
+      handler: ({ params, body, requester }) => {
+        const host = hostOr404(params.host);
+        deps.health.set(host.id, params.device, body.health, body.reason, requester ?? "operator");
+        const device = deps.devices.get(host.id, params.device);
+        if (!device) throw new LabrigError("unknown_device", `Device '${params.device}' left host '${host.id}' while its health was set.`);
+        return deviceView(device, deps.liveState);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/api/hosts/:host/devices/:device/console",
+      tag: "hosts",
+      summary: "The tail of a device's serial console, as the hub keeps it.",
+      params: DevicePath,
+      query: z.object({ resource: IdSchema.optional() }).strict(),
+      response: ConsoleTailSchema,
+      handler: ({ params, query }) => {
+        const host = hostOr404(params.host);
+        const device = deps.devices.get(host.id, params.device);
+        if (!device) throw new LabrigError("unknown_device", `Host '${host.id}' has no device '${params.device}'.`);
+        // serial.read is the catalogue's console action, so resource resolution follows the same rules as an action.
+        const resource = resolveResource("serial.read", device.resources, query.resource ?? null);
+        return { host: host.id, device: device.id, resource, text: deps.consoles.text(host.id, device.id, resource ?? "") };
+      },
+    }),
+  ];
 }

@@ -1,42 +1,67 @@
-import { parseOrThrow } from "@labrig/shared";
-import { Router, type Request, type Response } from "express";
+import { KeepaliveBodySchema, LeaseBodySchema, LeaseGrantedSchema, LeaseViewSchema, LeasesQuerySchema, ReleaseBodySchema } from "@labrig/shared";
+import type { Request } from "express";
+import { z } from "zod";
+import type { Principal } from "../../services/operator-auth.js";
 import type { LeaseCaller, LeaseManager } from "../../services/leases.js";
-import { KeepaliveBodySchema, LeaseBodySchema } from "../../services/requests.js";
-import { isAdmin, requesterName } from "../requester.js";
+import { route, type Route } from "../route.js";
 
-function caller(req: Request, res: Response, bodyToken: string | undefined): LeaseCaller {
+const IdPath = z.object({ id: z.string().min(1).max(64) });
+
+function caller(req: Request, principal: Principal | null, bodyToken: string | undefined): LeaseCaller {
   const header = req.get("x-lease-token");
-  return { token: bodyToken ?? (header !== undefined && header !== "" ? header : undefined), isAdmin: isAdmin(res), name: requesterName(res) };
+  return { token: bodyToken ?? (header !== undefined && header !== "" ? header : undefined), isAdmin: principal?.role === "admin", name: principal?.name ?? null };
 }
 
 /** Leases: exclusive, expiring holds on devices. */
-export function leasesRouter(deps: { leases: LeaseManager }): Router {
-  const router = Router();
-
-  router.post("/leases", async (req, res) => {
-    const body = parseOrThrow(LeaseBodySchema, req.body, { what: "lease request" });
-    const lease = await deps.leases.create(body, requesterName(res));
-    res.status(201).json(lease);
-  });
-
-  router.get("/leases", (req, res) => {
-    const all = req.query.all === "1" || req.query.all === "true";
-    res.json({ leases: deps.leases.list(all) });
-  });
-
-  router.get("/leases/:id", (req, res) => {
-    res.json(deps.leases.get(req.params.id));
-  });
-
-  router.post("/leases/:id/keepalive", (req, res) => {
-    const body = parseOrThrow(KeepaliveBodySchema, req.body ?? {}, { what: "keepalive request" });
-    res.json(deps.leases.keepalive(req.params.id, body, caller(req, res, body.lease_token)));
-  });
-
-  router.delete("/leases/:id", (req, res) => {
-    const body = parseOrThrow(KeepaliveBodySchema.pick({ lease_token: true }).strict(), req.body ?? {}, { what: "release request" });
-    res.json(deps.leases.release(req.params.id, caller(req, res, body.lease_token)));
-  });
-
-  return router;
+export function leaseRoutes(deps: { leases: LeaseManager }): Route[] {
+  return [
+    route({
+      method: "post",
+      path: "/api/leases",
+      tag: "leases",
+      summary: "Take an exclusive, expiring hold on devices (waiting up to wait_ms); answers its token once.",
+      body: LeaseBodySchema,
+      response: LeaseGrantedSchema,
+      status: 201,
+      handler: ({ body, requester }) => deps.leases.create(body, requester),
+    }),
+    route({
+      method: "get",
+      path: "/api/leases",
+      tag: "leases",
+      summary: "Active leases (?all=1 includes ended ones).",
+      query: LeasesQuerySchema,
+      response: z.object({ leases: z.array(LeaseViewSchema) }),
+      handler: ({ query }) => ({ leases: deps.leases.list(query.all === "1" || query.all === "true") }),
+    }),
+    route({
+      method: "get",
+      path: "/api/leases/:id",
+      tag: "leases",
+      summary: "One lease (never its token).",
+      params: IdPath,
+      response: LeaseViewSchema,
+      handler: ({ params }) => deps.leases.get(params.id),
+    }),
+    route({
+      method: "post",
+      path: "/api/leases/:id/keepalive",
+      tag: "leases",
+      summary: "Extend a lease by ttl_s from now (lease token or admin).",
+      params: IdPath,
+      body: KeepaliveBodySchema,
+      response: LeaseViewSchema,
+      handler: ({ params, body, req, principal }) => deps.leases.keepalive(params.id, body, caller(req, principal, body.lease_token)),
+    }),
+    route({
+      method: "delete",
+      path: "/api/leases/:id",
+      tag: "leases",
+      summary: "Release a lease (its holder, by token, or an admin).",
+      params: IdPath,
+      body: ReleaseBodySchema,
+      response: LeaseViewSchema,
+      handler: ({ params, body, req, principal }) => deps.leases.release(params.id, caller(req, principal, body.lease_token)),
+    }),
+  ];
 }

@@ -1,12 +1,13 @@
-import { Router } from "express";
+import { HealthSchema, SystemInfoSchema } from "@labrig/shared";
 import type { HubConfig } from "../../config.js";
 import type { HubDatabase } from "../../db/database.js";
 import type { ActionsRepository } from "../../repositories/actions.js";
 import type { DevicesRepository } from "../../repositories/devices.js";
 import type { HostsRepository } from "../../repositories/hosts.js";
+import { route, withStatus, type Route } from "../route.js";
 
-/** GET /api/system/info: what an operator needs when something looks wrong. */
-export function systemRouter(deps: {
+/** Liveness for pm2, load balancers and the dashboard, and what an operator needs when something looks wrong. */
+export function systemRoutes(deps: {
   config: HubConfig;
   database: HubDatabase;
   hosts: HostsRepository;
@@ -14,21 +15,42 @@ export function systemRouter(deps: {
   actions: ActionsRepository;
   version: string;
   startedAtMs: number;
-}): Router {
-  const router = Router();
-  router.get("/system/info", (_req, res) => {
-    res.json({
-      version: deps.version,
-      node_version: process.version,
-      pid: process.pid,
-      uptime_s: Math.round((Date.now() - deps.startedAtMs) / 1000),
-      data_dir: deps.config.dataDir,
-      db_path: deps.config.dbPath,
-      heartbeat_interval_ms: deps.config.heartbeatIntervalMs,
-      missed_heartbeats: deps.config.missedHeartbeats,
-      counts: { hosts: deps.hosts.count(), devices: deps.devices.count(), actions: deps.actions.count() },
-      schema_version: deps.database.schemaVersion(),
-    });
-  });
-  return router;
+}): Route[] {
+  const uptimeS = (): number => Math.round((Date.now() - deps.startedAtMs) / 1000);
+  return [
+    route({
+      method: "get",
+      path: "/api/health",
+      tag: "system",
+      access: "public",
+      summary: "Liveness for pm2, load balancers and the dashboard (503 while the database is not usable).",
+      response: HealthSchema,
+      alsoStatus: [503],
+      handler: () => {
+        const dbOk = deps.database.isHealthy();
+        const body = { status: dbOk ? ("ok" as const) : ("degraded" as const), version: deps.version, database: { ok: dbOk }, hosts_online: dbOk ? deps.hosts.countOnline() : 0, uptime_s: uptimeS() };
+        return dbOk ? body : withStatus(503, body);
+      },
+    }),
+    route({
+      method: "get",
+      path: "/api/system/info",
+      tag: "system",
+      access: "admin",
+      summary: "Versions, settings, paths, counts and schema version.",
+      response: SystemInfoSchema,
+      handler: () => ({
+        version: deps.version,
+        node_version: process.version,
+        pid: process.pid,
+        uptime_s: uptimeS(),
+        data_dir: deps.config.dataDir,
+        db_path: deps.config.dbPath,
+        heartbeat_interval_ms: deps.config.heartbeatIntervalMs,
+        missed_heartbeats: deps.config.missedHeartbeats,
+        counts: { hosts: deps.hosts.count(), devices: deps.devices.count(), actions: deps.actions.count() },
+        schema_version: deps.database.schemaVersion(),
+      }),
+    }),
+  ];
 }

@@ -2,15 +2,16 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
   LabrigError,
-  TestCaseRunBodySchema,
   nowIso,
-  parseOrThrow,
+  type CampaignBody,
   type CampaignRecord,
   type ErrorEnvelope,
   type RunRecord,
   type RunStatus,
   type RunSummary,
+  type TestCaseBody,
   type TestCaseRecord,
+  type TestCaseRunBody,
   type TestResult,
 } from "@labrig/shared";
 import type { Logger } from "../../logger.js";
@@ -21,7 +22,7 @@ import { artifactView, type RunArtifactStore } from "./artifact-store.js";
 import { runToJunit } from "./junit.js";
 import type { CampaignRunner } from "./runner.js";
 import type { CampaignScheduler } from "./scheduler.js";
-import { validateCampaign, validateTestCase } from "./validation.js";
+import { validateCampaign } from "./validation.js";
 
 export interface CampaignServiceDeps {
   testcases: TestCasesRepository;
@@ -69,21 +70,19 @@ export class CampaignService {
 
   getTestCase(id: string): TestCaseRecord {
     const tc = this.deps.testcases.get(id);
-    if (!tc) throw new LabrigError("not_found", `No test case '${id}'. GET /api/testcases lists them.`);
+    if (!tc) throw new LabrigError("not_found", `No test case '${id}'.`);
     return tc;
   }
 
-  createTestCase(body: unknown): TestCaseRecord {
-    const tc = validateTestCase(body);
+  createTestCase(tc: TestCaseBody): TestCaseRecord {
     this.uniqueName("test case", tc.name, this.deps.testcases.byName(tc.name)?.id, null);
     const id = randomUUID();
     this.deps.testcases.insert(id, tc, nowIso());
     return this.getTestCase(id);
   }
 
-  updateTestCase(id: string, body: unknown): TestCaseRecord {
+  updateTestCase(id: string, tc: TestCaseBody): TestCaseRecord {
     this.getTestCase(id);
-    const tc = validateTestCase(body);
     this.uniqueName("test case", tc.name, this.deps.testcases.byName(tc.name)?.id, id);
     this.deps.testcases.update(id, tc, nowIso());
     return this.getTestCase(id);
@@ -111,8 +110,12 @@ export class CampaignService {
     return this.campaignView(this.storedCampaign(idOrName));
   }
 
-  createCampaign(body: unknown): CampaignRecord {
-    const spec = validateCampaign(body, (id) => this.deps.testcases.get(id));
+  /** Checks a campaign body against the stored test cases (shape, schedule, that each exists and can share a device with the target). */
+  validateCampaign(body: unknown): CampaignBody {
+    return validateCampaign(body, (id) => this.deps.testcases.get(id));
+  }
+
+  createCampaign(spec: CampaignBody): CampaignRecord {
     this.uniqueName("campaign", spec.name, this.deps.campaigns.byName(spec.name)?.id, null);
     const id = randomUUID();
     this.deps.campaigns.insert(id, { ...spec, schedule: spec.schedule ?? null }, nowIso());
@@ -120,9 +123,8 @@ export class CampaignService {
     return this.getCampaign(id);
   }
 
-  updateCampaign(id: string, body: unknown): CampaignRecord {
+  updateCampaign(id: string, spec: CampaignBody): CampaignRecord {
     const existing = this.storedCampaign(id);
-    const spec = validateCampaign(body, (tc) => this.deps.testcases.get(tc));
     this.uniqueName("campaign", spec.name, this.deps.campaigns.byName(spec.name)?.id, existing.id);
     this.deps.campaigns.update(existing.id, { ...spec, schedule: spec.schedule ?? null }, nowIso());
     this.scheduler?.refresh(existing.id);
@@ -145,8 +147,7 @@ export class CampaignService {
   }
 
   /** Starts a run of one test case (on its own target, or the one in the body). */
-  startTestCaseRun(id: string, body: unknown, requestedBy: string | null): { id: string; status: RunStatus } {
-    const req = parseOrThrow(TestCaseRunBodySchema, body ?? {}, { what: "run request" });
+  startTestCaseRun(id: string, req: TestCaseRunBody, requestedBy: string | null): { id: string; status: RunStatus } {
     const tc = this.getTestCase(id);
     const spec: RunSpec = {
       settings: { parallelism: 1, retries: 0, continue_on_failure: true, timeout_s: 3600, target: req.target ?? { selector: { capabilities: [], labels: {} } } },

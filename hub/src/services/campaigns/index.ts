@@ -1,20 +1,17 @@
 import type { HubConfig } from "../../config.js";
 import type { SqliteDb } from "../../db/database.js";
 import type { Logger } from "../../logger.js";
-import type { ActionsRepository } from "../../repositories/actions.js";
 import { CampaignsRepository } from "../../repositories/campaigns.js";
 import { RunsRepository } from "../../repositories/runs.js";
 import { TestCasesRepository } from "../../repositories/testcases.js";
 import type { AgentArtifacts } from "../agent-artifacts.js";
-import type { ConsoleBuffers } from "../console-buffers.js";
-import type { Dispatcher } from "../dispatcher.js";
-import type { Fleet } from "../fleet.js";
-import type { HubEvents } from "../hub-events.js";
-import type { LeaseBook } from "../lease-book.js";
+import type { HubBus } from "../../bus.js";
 import type { LeaseManager } from "../leases.js";
+import type { Scheduler } from "../work/scheduler.js";
+import type { WorkFacade } from "../work/work.js";
 import { RunArtifactStore } from "./artifact-store.js";
 import { CampaignService } from "./campaign-service.js";
-import { DispatcherFleet } from "./fleet-adapter.js";
+import { WorkFleet } from "./fleet-adapter.js";
 import type { GoalRunner } from "./ports.js";
 import { CampaignRunner } from "./runner.js";
 import { CampaignScheduler } from "./scheduler.js";
@@ -27,20 +24,17 @@ const HOUR_MS = 3_600_000;
 export interface CampaignWiring {
   db: SqliteDb;
   config: HubConfig;
-  dispatcher: Dispatcher;
+  work: WorkFacade;
   leases: LeaseManager;
-  leaseBook: LeaseBook;
-  fleet: Fleet;
-  actions: ActionsRepository;
-  consoles: ConsoleBuffers;
+  devices: Pick<Scheduler, "slot">;
   agentArtifacts: AgentArtifacts | null;
-  bus: HubEvents;
+  bus: HubBus;
   /** The `ai.goal` loop; null until the planner is wired (those steps then fail with planner_unavailable). */
   goals: GoalRunner | null;
   logger: Logger;
 }
 
-/** Builds the campaign feature (repositories, artifact store, runner, scheduler) over the hub's services. */
+/** Builds the campaign feature (repositories, artifact store, runner, scheduler) over the work facade and leases. */
 export function createCampaigns(w: CampaignWiring): CampaignService {
   const runs = new RunsRepository(w.db);
   const campaigns = new CampaignsRepository(w.db);
@@ -51,17 +45,16 @@ export function createCampaigns(w: CampaignWiring): CampaignService {
     { maxAgeMs: w.config.runs.artifactMaxAgeDays * 24 * HOUR_MS, maxBytes: w.config.runs.artifactMaxBytes, sweepIntervalMs: HOUR_MS },
     log.child({ part: "artifacts" }),
   );
-  const consoles = w.consoles;
   const runner = new CampaignRunner({
     runs,
-    fleet: new DispatcherFleet(w.dispatcher, w.leases, w.leaseBook, w.fleet, w.actions, log.child({ part: "fleet" })),
+    fleet: new WorkFleet(w.work, w.leases, w.devices),
     artifacts,
     goals: w.goals,
     events: { publish: (event, payload) => w.bus.emit(event, payload) },
     consoles: {
       tap: (host, device, listener) =>
-        consoles.onAppend((h, d, resource, text) => {
-          if (h === host && d === device) listener(resource, text);
+        w.bus.on("console.output", (chunk) => {
+          if (chunk.host === host && chunk.device === device) listener(chunk.resource, chunk.text);
         }),
     },
     agentArtifacts: w.agentArtifacts

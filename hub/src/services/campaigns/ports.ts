@@ -36,7 +36,7 @@ export interface RunActionRequest {
 
 /**
  * What the campaign runner needs from the fleet: leases and actions. Implemented over the
- * dispatcher and lease services (fleet-adapter.ts), so the runner never routes anything itself.
+ * work facade and the lease manager (fleet-adapter.ts), so the runner never routes anything itself.
  */
 export interface CampaignFleet {
   acquire(selector: TargetSelector, options: AcquireOptions): Promise<DeviceLease>;
@@ -44,9 +44,6 @@ export interface CampaignFleet {
   /** Ends the lease (by id: at start-up the hub releases the leases of interrupted runs, whose tokens died with the old process). */
   release(leaseId: string, reason: string): Promise<void>;
   runAction(request: RunActionRequest): Promise<ActionRecord>;
-  cancel(actionId: string): void;
-  /** Cancels whatever the lease has queued or running on its device (actions someone else started under it, such as a goal's planner). */
-  cancelLeaseActions(lease: DeviceLease): void;
 }
 
 export interface GoalIteration {

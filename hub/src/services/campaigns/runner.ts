@@ -292,7 +292,8 @@ export class CampaignRunner {
         return await this.deps.fleet.acquire(selector, { ...base, wait_ms: Math.min(this.deps.options.retryOtherDeviceWaitMs, waitMs), exclude: tried });
       } catch (err) {
         const e = toLabrigError(err);
-        if (e.code !== "no_device_available" || run.control.signal.aborted) throw e;
+        // No other device free in time, or none other at all: the same device it is, after those waiting for it.
+        if ((e.code !== "no_device_available" && e.code !== "unknown_device") || run.control.signal.aborted) throw e;
       }
     }
     return this.deps.fleet.acquire(selector, { ...base, wait_ms: waitMs, exclude: [] });
@@ -503,17 +504,8 @@ export class CampaignRunner {
       if (step.action === GOAL_ACTION) {
         if (!this.deps.goals) throw new LabrigError("planner_unavailable", "ai.goal steps need the planner, which this hub has not enabled (set GEMINI_API_KEY and restart the hub).");
         const goal = GoalParamsSchema.parse(params);
-        // The planner runs its actions through the dispatcher, which knows no signal: on a cancel or a
-        // step timeout the action it is waiting on must be canceled here, or the step (and the run) waits
-        // out that action's own timeout, up to ten minutes.
-        const cancelGoalActions = (): void => this.deps.fleet.cancelLeaseActions(lease);
-        stepSignal.addEventListener("abort", cancelGoalActions, { once: true });
-        let res: GoalOutcome;
-        try {
-          res = await this.deps.goals.run({ run_id: run.row.id, test_id: testId, step: { ...step, params: goal }, host: lease.host, device: lease.device, lease_token: lease.token, signal: stepSignal });
-        } finally {
-          stepSignal.removeEventListener("abort", cancelGoalActions);
-        }
+        // The step's signal reaches every action the planner runs: a cancel or a step timeout aborts the one it waits on.
+        const res = await this.deps.goals.run({ run_id: run.row.id, test_id: testId, step: { ...step, params: goal }, host: lease.host, device: lease.device, lease_token: lease.token, signal: stepSignal });
         const error = res.error ? makeEnvelope(isErrorCode(res.error.error_code) ? res.error.error_code : "planner_error", res.error.message) : null;
         // As for actions: past its own timeout the step failed; stopped by the run (cancel, shutdown) it was canceled.
         const status: ResultStatus = timeout.signal.aborted ? "failed" : signal.aborted ? "canceled" : res.status;

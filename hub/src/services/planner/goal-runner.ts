@@ -1,4 +1,4 @@
-import { GoalParamsSchema, toLabrigError } from "@labrig/shared";
+import { GoalParamsSchema, sleep, toLabrigError } from "@labrig/shared";
 import type { Logger } from "../../logger.js";
 import type { GoalIteration, GoalOutcome, GoalRunner } from "../campaigns/ports.js";
 import type { Planner } from "./planner.js";
@@ -51,7 +51,7 @@ export class PlannerGoalRunner implements GoalRunner {
         });
         log.info({ iteration: step, plan: plan.id, done: plan.done, status: plan.status }, "goal iteration");
         if (plan.done) return { status: "passed", iterations };
-        if (plan.actions.length > 0 && goal.settle_ms > 0) await settle(goal.settle_ms, input.signal);
+        if (plan.actions.length > 0 && goal.settle_ms > 0) await sleep(goal.settle_ms, input.signal).catch(() => undefined);
         history.push({ observation: plan.observation, actions: plan.actions, outcome: failed ? `failed: ${plan.error?.message ?? "action failed"}` : "ran" });
         if (failed && ++errors > goal.max_errors) {
           return { status: "failed", iterations, error: { error_code: "budget_exhausted", message: `The goal's error budget (${goal.max_errors}) is spent; last error: ${plan.error?.message ?? "action failed"}` } };
@@ -71,17 +71,4 @@ export class PlannerGoalRunner implements GoalRunner {
     }
     return { status: "failed", iterations, error: { error_code: "budget_exhausted", message: `The goal was not reached within ${goal.max_steps} steps.` } };
   }
-}
-
-/** Waits `ms`, or less when the signal aborts (the loop then notices the abort). */
-function settle(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

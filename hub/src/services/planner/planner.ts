@@ -33,6 +33,8 @@ export interface FrameGrabber {
 export interface RunOptions {
   requestedBy: string | null;
   leaseToken?: string | undefined;
+  /** Aborting it cancels the action (queued or running). */
+  signal?: AbortSignal | undefined;
 }
 
 /** What the planner needs to know of an action it ran: how it ended (the full record is kept in the plan). */
@@ -148,8 +150,7 @@ export class Planner {
     this.stopping = true;
     const pending = [...this.inflight];
     for (const p of pending) p.abort.abort(new LabrigError("shutting_down", "The hub stopped while planning."));
-    // An action the plan already handed to the dispatcher cannot be aborted from here; it ends when the
-    // dispatcher stops (after this), so the wait is capped rather than blocking the shutdown.
+    // The abort reaches the actions plans run too (they take the plan's signal); the wait is still capped.
     if (!(await settlesWithin(Promise.all(pending.map((p) => p.done)), STOP_WAIT_MS))) this.d.logger.warn({ plans: this.inflight.size }, "plans still running at shutdown; their outcome may not be stored");
   }
 
@@ -276,7 +277,7 @@ export class Planner {
             const reason: unknown = input.signal.reason;
             throw reason instanceof LabrigError ? reason : new LabrigError("canceled", "The plan was canceled before all its actions ran.");
           }
-          const record = await this.d.runner.run(input.host, input.device, action, { requestedBy: input.requestedBy, leaseToken: input.leaseToken });
+          const record = await this.d.runner.run(input.host, input.device, action, { requestedBy: input.requestedBy, leaseToken: input.leaseToken, signal: input.signal });
           plan.executed.push(record);
           if (record.status !== "succeeded") {
             plan.status = "failed";
@@ -328,7 +329,7 @@ export class Planner {
   private async frameFor(input: PlanInput, resource: string | null, hasVideo: boolean) {
     if (input.frame) return scaleJpeg(input.frame, this.d.settings.maxEdge);
     if (!hasVideo) return null;
-    const jpeg = await this.d.frames.grab(input.host, input.device, resource, { requestedBy: input.requestedBy, leaseToken: input.leaseToken, maxEdge: this.d.settings.maxEdge });
+    const jpeg = await this.d.frames.grab(input.host, input.device, resource, { requestedBy: input.requestedBy, leaseToken: input.leaseToken, signal: input.signal, maxEdge: this.d.settings.maxEdge });
     // Agents shrink snapshots themselves; scaling here only acts on frames that arrive larger.
     return scaleJpeg(jpeg, this.d.settings.maxEdge);
   }

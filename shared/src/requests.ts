@@ -1,16 +1,16 @@
-import { ActionRequestBodySchema, ActionStatusSchema, PageQueryFields, IdSchema, TargetSelectorSchema, type TargetSelector } from "@labrig/shared";
 import { z } from "zod";
-import { DEVICE_HEALTH } from "../repositories/devices.js";
+import { TargetSelectorSchema } from "./campaigns.js";
+import { DeviceHealthSchema, IdSchema } from "./model.js";
+import { PageQueryFields } from "./paging.js";
+import { ActionRequestBodySchema, ActionStatusSchema } from "./records.js";
 
-// REST request bodies of dispatch, leases and health. They belong beside ActionRequestBodySchema in
-// shared/src/records.ts; they live here until the protocol package takes them (one shared edit per change).
+// REST request bodies and queries of dispatch, leases and health: declared once here, so the hub's
+// validation, its OpenAPI document and the dashboard's forms agree.
 
-/** Which devices may run a request: shared's selector, so actions, leases and test cases match devices alike. */
-export const SelectorSchema = TargetSelectorSchema;
-export type Selector = TargetSelector;
-
+/** An exact device. */
 export const ExactTargetSchema = z.object({ host: IdSchema, device: IdSchema }).strict();
-export const TargetSchema = z.union([ExactTargetSchema, z.object({ selector: SelectorSchema }).strict()]);
+/** Where work may run: one exact device, or any device matching a selector. */
+export const TargetSchema = z.union([ExactTargetSchema, z.object({ selector: TargetSelectorSchema }).strict()]);
 export type Target = z.infer<typeof TargetSchema>;
 
 const leaseToken = z.string().min(1).max(256);
@@ -50,13 +50,16 @@ export const LeaseBodySchema = z
   })
   .strict();
 
-/** Body of `POST /api/leases/:id/keepalive` (and the optional body of DELETE). */
+/** Body of `POST /api/leases/:id/keepalive`. */
 export const KeepaliveBodySchema = z
   .object({ ttl_s: z.number().int().min(1).max(86_400).optional(), lease_token: leaseToken.optional() })
   .strict();
 
+/** Body of `DELETE /api/leases/:id` (optional: the token may come as X-Lease-Token instead). */
+export const ReleaseBodySchema = KeepaliveBodySchema.pick({ lease_token: true }).strict();
+
 /** Body of `PUT /api/hosts/:host/devices/:device/health`. */
-export const HealthBodySchema = z.object({ health: z.enum(DEVICE_HEALTH), reason: z.string().trim().min(1).max(500) }).strict();
+export const HealthBodySchema = z.object({ health: DeviceHealthSchema, reason: z.string().trim().min(1).max(500) }).strict();
 
 /** Query of `GET /api/actions`. */
 export const ActionsQuerySchema = z
@@ -67,3 +70,6 @@ export const ActionsQuerySchema = z
     ...PageQueryFields,
   })
   .strict();
+
+/** Query of `GET /api/leases`: `all=1` includes ended leases. */
+export const LeasesQuerySchema = z.object({ all: z.enum(["0", "1", "true", "false"]).optional() }).strict();

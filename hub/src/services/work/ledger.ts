@@ -1,0 +1,95 @@
+import { makeEnvelope, nowIso, type ErrorCode, type ErrorEnvelope } from "@labrig/shared";
+import type { ActionOutcome, ActionsRepository, NewAction, StoredAction } from "../../repositories/actions.js";
+import type { HostEventsRepository } from "../../repositories/host-events.js";
+import type { LeaseRecord, LeasesRepository } from "../../repositories/leases.js";
+import type { DeviceSlot } from "./scheduler.js";
+
+/**
+ * Every state change of an action and of a lease, written in one place: queued, dispatched,
+ * started, requeued, finished; granted, extended, ended (with their host events). Writes made inside
+ * one `commit()` reach the WAL in one commit, so an action's insert and its dispatch, or its outcome
+ * and the dispatch of the next action on the freed device, cost one commit between them.
+ */
+export class ActionLedger {
+  constructor(
+    private readonly actions: ActionsRepository,
+    private readonly leases: LeasesRepository,
+    private readonly events: HostEventsRepository,
+  ) {}
+
+  /** Runs `fn` with the writes it makes committed together (see ActionsRepository.groupCommit). */
+  commit<T>(fn: () => T): T {
+    return this.actions.groupCommit(fn);
+  }
+
+  // ---- actions ----------------------------------------------------------------------------
+
+  queued(action: NewAction): void {
+    this.actions.insert(action);
+  }
+
+  dispatched(id: string, slot: DeviceSlot, resource: string | null): void {
+    this.actions.markDispatched(id, slot.host, slot.device, resource, nowIso());
+  }
+
+  started(id: string, at: string): void {
+    this.actions.markStarted(id, at);
+  }
+
+  /** Back in the queue: its host went away before it started. An exact target keeps its device. */
+  requeued(id: string, exact: { host: string; device: string } | null): void {
+    this.actions.markRequeued(id, exact?.host ?? null, exact?.device ?? null);
+  }
+
+  /** Stores the outcome; returns the record, or undefined when the action had already ended. */
+  finished(id: string, outcome: ActionOutcome): StoredAction | undefined {
+    return this.actions.finishAndGet(id, outcome);
+  }
+
+  /** Ends an action that never reached a device (queue timeout, cancel, shutdown, refusal). */
+  endedUnsent(id: string, code: ErrorCode, message: string, retryAfter?: number): StoredAction | undefined {
+    return this.actions.finishAndGet(id, {
+      status: code === "canceled" ? "canceled" : "failed",
+      result: null,
+      error: makeEnvelope(code, message, { retryAfter }),
+      startedAt: null,
+      finishedAt: nowIso(),
+      durationMs: null,
+    });
+  }
+
+  /** At start: what a previous hub process left unfinished cannot be waited for; fails it. Returns how many. */
+  abandonUnfinished(error: ErrorEnvelope): number {
+    return this.actions.failUnfinished(error, nowIso());
+  }
+
+  action(id: string): StoredAction | undefined {
+    return this.actions.get(id);
+  }
+
+  // ---- leases -----------------------------------------------------------------------------
+
+  leaseGranted(record: LeaseRecord): void {
+    this.leases.transaction(() => {
+      this.leases.insert(record);
+      for (const d of record.devices) {
+        this.events.add({ hostId: d.host, deviceId: d.device, kind: "lease", detail: `leased to '${record.owner}' (lease ${record.id}) until ${record.expiresAt}`, at: record.createdAt });
+      }
+    });
+  }
+
+  /** Moves the lease's expiry; false when it had already ended. */
+  leaseExtended(id: string, expiresAt: string, ttlS: number): boolean {
+    return this.leases.extend(id, expiresAt, ttlS);
+  }
+
+  /** Ends the lease (stored with `reason`) and writes `eventDetail` as a host event per device, in one write; false when it had already ended. */
+  leaseEnded(id: string, devices: readonly { host: string; device: string }[], reason: string, eventDetail: string): boolean {
+    const at = nowIso();
+    return this.leases.transaction(() => {
+      if (!this.leases.end(id, at, reason)) return false;
+      for (const d of devices) this.events.add({ hostId: d.host, deviceId: d.device, kind: "lease", detail: eventDetail, at });
+      return true;
+    });
+  }
+}
