@@ -146,7 +146,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const leaseBook = new LeaseBook();
     const ledger = new ActionLedger(actions, new LeasesRepository(db), events);
     const work = new WorkService(scheduler, ledger, leaseBook, new FleetSource(hosts, devices, scheduler), bus, { ...config, drainMs: WORK_DRAIN_MS }, log("work"));
-    const channel = new AgentChannel(connections, agents, bus, work, log("agent-channel"));
+    const channel = new AgentChannel(connections, agents, bus, work.channelPort, log("agent-channel"));
     work.attachChannel(channel);
     const leases = new LeaseManager(new LeasesRepository(db), leaseBook, work, ledger, log("leases"));
 
