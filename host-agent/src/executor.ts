@@ -128,7 +128,7 @@ export class Executor {
 
   /** Answers a request that could not even be read (the hub sent a malformed one) with a failed result. */
   reject(id: string, device: string, error: LabrigError): void {
-    const req: ActionRequest = { id, device, action: "wait", resource: null, params: {}, timeout_ms: 1 };
+    const req: ActionRequest = { id, device, action: "wait", resource: null, params: {}, timeout_ms: 1, confirm_start: true };
     this.finish(req, device, nowIso(), performance.now(), null, error);
   }
 
@@ -185,7 +185,7 @@ export class Executor {
       const resource = resolveLine(req.action, device, req.resource);
       if (signal.aborted) throw abortReason(signal);
       // A cancel or timeout while the hub's confirmation is on its way ends the wait at once (the action is then not run).
-      if (this.confirmStart && !(await raceAbort(this.confirmStart({ id: req.id, host: this.host, device: device.id, started_at: startedAt }), signal))) {
+      if (req.confirm_start && this.confirmStart && !(await raceAbort(this.confirmStart({ id: req.id, host: this.host, device: device.id, started_at: startedAt }), signal))) {
         throw new LabrigError("host_lost", `The hub did not confirm the start of ${req.action} (connection lost, or the action went to another device); it was not run.`);
       }
       if (signal.aborted) throw abortReason(signal);

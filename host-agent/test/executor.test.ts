@@ -23,7 +23,7 @@ function deviceConfigs(): DeviceConfig[] {
 
 let seq = 0;
 function request(device: string, action: ActionRequest["action"], params: Record<string, unknown>, timeout_ms = 5000): ActionRequest {
-  return { id: `a${++seq}`, device, action, resource: null, params, timeout_ms };
+  return { id: `a${++seq}`, device, action, resource: null, params, timeout_ms, confirm_start: true };
 }
 
 describe("Executor", () => {

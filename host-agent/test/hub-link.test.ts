@@ -2,8 +2,9 @@ import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { ActionResultSchema, HelloSchema, HeartbeatSchema, type ActionRequest, type ActionResult, type ConsoleOutput, type DeviceState, type Hello, type Heartbeat } from "@labrig/shared";
+import { ActionResultSchema, HelloSchema, HeartbeatSchema, type ActionRequestSchema, type ActionResult, type ConsoleOutput, type DeviceState, type Hello, type Heartbeat } from "@labrig/shared";
 import { Server, type Socket as ServerSocket } from "socket.io";
+import type { z } from "zod";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAgent, type Agent } from "../src/agent.js";
 import { parseConfig } from "../src/config.js";
@@ -54,7 +55,8 @@ class FakeHub {
     return `http://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
   }
 
-  send(req: ActionRequest): void {
+  /** What a hub puts on the wire (confirm_start defaults to true there). */
+  send(req: z.input<typeof ActionRequestSchema>): void {
     if (!this.socket) throw new Error("no agent connected");
     this.socket.emit("action.request", req);
   }

@@ -235,7 +235,7 @@ describe("actions through a live agent", () => {
     expect(res.status).toBe(200);
     const record = ActionRecordSchema.parse(res.body);
     expect(seen).toHaveLength(1);
-    expect(seen[0]).toEqual({ id: record.id, device: "dut-1", action: "gpio.pulse", resource: "reset", params: { width_ms: 100, value: 1 }, timeout_ms: 10_100 });
+    expect(seen[0]).toEqual({ id: record.id, device: "dut-1", action: "gpio.pulse", resource: "reset", params: { width_ms: 100, value: 1 }, timeout_ms: 10_100, confirm_start: true });
     expect(record).toMatchObject({
       host: "sim-1",
       device: "dut-1",

@@ -115,7 +115,8 @@ export class FakeAgent {
   private async onRequest(req: ActionRequest): Promise<void> {
     this.requests.push(req);
     if (!this.confirm) return;
-    if (!(await this.started(req))) return;
+    // As the real agent: reads start at once; everything else only once the hub confirms the start.
+    if (req.confirm_start && !(await this.started(req))) return;
     this.executed.push(req);
     if (this.hold) {
       this.held.set(req.id, req);

@@ -9,6 +9,8 @@ afterEach(async () => {
 });
 
 const gpioRead = (target: unknown, extra: Record<string, unknown> = {}) => ({ action: "gpio.read", params: {}, target, ...extra });
+/** A write: unlike a read, its start is confirmed with the hub, so it is never run twice. */
+const gpioWrite = (target: unknown) => ({ action: "gpio.write", params: { value: 1 }, target });
 const selector = (labels: Record<string, string> = {}, capabilities: string[] = []) => ({ selector: { labels, capabilities } });
 
 async function hostDevices(hub: RunningHub, host: string): Promise<Record<string, Record<string, unknown>>> {
@@ -113,13 +115,13 @@ describe("failover", () => {
   it("re-dispatches what had not started, fails what had started with host_lost, and runs nothing twice", async () => {
     const hub = await startHub();
     const a = await FakeAgent.start(hub, "rig-a", [{ id: "one", labels: { pool: "p" } }, { id: "two", labels: { pool: "p" } }], (x) => (x.hold = true));
-    const running = post(hub, "/api/actions", gpioRead(selector({ pool: "p" })));
+    const running = post(hub, "/api/actions", gpioWrite(selector({ pool: "p" })));
     await waitFor(() => a.held.size === 1);
     // The second device receives its action but never reports it started (the agent is stuck).
     a.confirm = false;
-    const unstarted = post(hub, "/api/actions", gpioRead(selector({ pool: "p" })));
+    const unstarted = post(hub, "/api/actions", gpioWrite(selector({ pool: "p" })));
     await waitFor(() => a.requests.length === 2);
-    const queued = [post(hub, "/api/actions", gpioRead(selector({ pool: "p" }))), post(hub, "/api/actions", gpioRead(selector({ pool: "p" })))];
+    const queued = [post(hub, "/api/actions", gpioWrite(selector({ pool: "p" }))), post(hub, "/api/actions", gpioWrite(selector({ pool: "p" })))];
     await waitQueued(hub, 2);
 
     a.disconnect();
@@ -144,6 +146,20 @@ describe("failover", () => {
     expect(oldRequest).toBeDefined();
     expect(await a.started(oldRequest!)).toBe(false);
     expect((await api(hub, "GET", `/api/actions/${redispatched.id}`)).body.status).toBe("succeeded");
+  });
+
+  it("a read in flight when its host vanishes is sent again: reads start without the confirmation round trip", async () => {
+    const hub = await startHub();
+    const a = await FakeAgent.start(hub, "rig-a", [{ id: "dut", labels: { pool: "r" } }], (x) => (x.hold = true));
+    const read = post(hub, "/api/actions", gpioRead(selector({ pool: "r" })));
+    await waitFor(() => a.held.size === 1);
+    // The agent started it without asking (no action.started for a read), then vanished.
+    expect(a.requests[0]?.confirm_start).toBe(false);
+    a.disconnect();
+    const b = await FakeAgent.start(hub, "rig-b", [{ id: "dut", labels: { pool: "r" } }]);
+    const res = await read;
+    expect(res.body).toMatchObject({ status: "succeeded", host: "rig-b", attempts: 2 });
+    expect(b.executedIds()).toEqual([res.body.id]);
   });
 
   it("an exact-target action whose host vanished before it started waits for the host to return", async () => {

@@ -1,15 +1,18 @@
 // @ts-check
-// Dispatch benchmark. Three processes, as in production: the hub alone in one (dispatch-children/hub.js,
-// createHub with the env config `labrig-hub serve` reads, LOG_LEVEL=warn), N simulated agents with one
-// memory-GPIO device each in another (dispatch-children/agents.js), and the HTTP load here over
-// keep-alive connections. Measures REST → hub → agent → result against the same gpio.read run directly
-// on an Executor in the agents' process (the agent's cost without hub and network), for N = 1, 10, 100,
-// and the hub process's memory per connected agent (after a full GC, before and after the agents
-// connect). Everything on 127.0.0.1; bounded in count and time; every child is stopped at the end.
-// Targets (reported next to the figures, not asserted): hub overhead < 1 ms at p50, > 2000 actions/s.
-// BENCH_HUB_CPU_PROF=<dir> runs the hub with --cpu-prof into <dir> (open the .cpuprofile in Chrome DevTools).
+// Dispatch benchmark: labrig against the floor of its own stack, measured side by side in one run.
+// The floor (dispatch-children/floor.js + floor-agents.js) is plain node:http plus one socket.io
+// emit-with-ack to an agent that answers at once: no validation, no database, no auth, no logging.
+// labrig is the hub alone in one process (dispatch-children/hub.js, createHub with the env config
+// `labrig-hub serve` reads) with N real agents (createAgent, memory GPIO) in another, once with
+// LOG_LEVEL=warn and once logging as `npm start` does (info, JSON lines to a file). The HTTP load
+// runs here over keep-alive connections: sequential requests for latency, 64 concurrent clients for
+// throughput. labrig runs at most one action at a time per device (the floor has no such rule), so
+// each agent gets ceil(64 / N) devices: the fleet always has as many devices as there are clients.
+// Targets, as ratios to the floor (printed, not asserted): p50 ≤ 1.5×, throughput ≥ 2/3, at every N.
+// Everything on 127.0.0.1; bounded in count and time; every child is stopped at the end.
+// BENCH_SIZES=1,10 picks N; BENCH_HUB_CPU_PROF=<dir> runs the hub with --cpu-prof into <dir>.
 import { fork } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -17,7 +20,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SIZES = (process.env.BENCH_SIZES ?? "1,10,100").split(",").map(Number);
+const SIZES = (process.env.BENCH_SIZES ?? "1,10,100,1000").split(",").map(Number);
 const WARMUP = 300;
 const SEQUENTIAL = 2000;
 const CONCURRENCY = 64;
@@ -25,9 +28,9 @@ const THROUGHPUT_COUNT = 6000;
 /** Per-phase time cap, so a slow machine still finishes. */
 const PHASE_CAP_MS = 30_000;
 /** Cap on any one IPC exchange with a child (start, agents online, stop). */
-const CHILD_CAP_MS = 60_000;
+const CHILD_CAP_MS = 180_000;
 const ADMIN_KEY = "lrk_bench-admin-key-0123456789abcdef";
-const HUB_LOG_LEVEL = "warn";
+const CLIENT_DEVICES = 64;
 
 const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`);
 const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
@@ -42,8 +45,9 @@ function quantile(xs, q) {
  * A forked child and a way to wait for its next message of a type (bounded).
  * @param {string} script @param {string[]} execArgv @param {NodeJS.ProcessEnv} env
  */
-function startChild(script, execArgv, env) {
-  const child = fork(join(here, "dispatch-children", script), [], { execArgv, env, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+function startChild(script, execArgv, env, stdoutFile = /** @type {string | null} */ (null)) {
+  const child = fork(join(here, "dispatch-children", script), [], { execArgv, env, stdio: ["ignore", stdoutFile === null ? "inherit" : "pipe", "inherit", "ipc"] });
+  if (stdoutFile !== null) child.stdout?.pipe(createWriteStream(stdoutFile));
   /** @type {{type: string, resolve: (m: any) => void}[]} */
   const waiters = [];
   child.on("message", (/** @type {{type: string, message?: string}} */ msg) => {
@@ -95,7 +99,7 @@ const httpAgent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY + 4 });
 
 /**
  * @param {string} url @param {"GET" | "POST"} method @param {string | null} body
- * @returns {Promise<{status: number, json: any}>} json is whatever the hub answered
+ * @returns {Promise<{status: number, json: any}>} json is whatever the server answered
  */
 function call(url, method, body) {
   return new Promise((resolve, reject) => {
@@ -145,13 +149,54 @@ async function concurrent(one, count, workers) {
   return issued / ((performance.now() - t0) / 1000);
 }
 
-/** @param {number} n */
-async function runSize(n) {
+/**
+ * Latency, server CPU per request and throughput of `one` against a child that answers "cpu".
+ * @param {() => Promise<boolean>} one resolves false on a failed request
+ * @param {ReturnType<typeof startChild>} server
+ */
+async function measure(one, server) {
+  let failures = 0;
+  const counted = async () => {
+    if (!(await one())) failures += 1;
+  };
+  await sequential(counted, WARMUP); // JIT and connection pool
+  await concurrent(counted, WARMUP, CONCURRENCY); // opens the pool's sockets
+  const loadStart = load();
+  const cpu0 = (await server.ask("cpu", { type: "cpu" })).micros;
+  const times = await sequential(counted, SEQUENTIAL);
+  const cpuUs = ((await server.ask("cpu", { type: "cpu" })).micros - cpu0) / times.length;
+  const throughput = await concurrent(counted, THROUGHPUT_COUNT, CONCURRENCY);
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), cpuUs, throughput, failures, load: `${loadStart} → ${load()}` };
+}
+
+/** The floor with N agents. @param {number} n */
+async function runFloor(n) {
+  const server = startChild("floor.js", [], { ...process.env });
+  /** @type {ReturnType<typeof startChild> | null} */
+  let agents = null;
+  try {
+    const { url } = await server.ask("ready");
+    agents = startChild("floor-agents.js", [], { ...process.env });
+    await agents.ask("up");
+    await agents.ask("started", { type: "start", url, n });
+    const body = JSON.stringify({ action: "gpio.read", resource: "io", params: {}, target: { selector: { labels: { bench: "dispatch" } } } });
+    return await measure(async () => (await call(`${url}/api/actions`, "POST", body)).status === 200, server);
+  } finally {
+    await server.stop();
+    await agents?.stop();
+  }
+}
+
+/**
+ * labrig with N agents, each with enough devices that the fleet has one per client.
+ * @param {number} n @param {"warn" | "info"} logLevel
+ */
+async function runLabrig(n, logLevel) {
   const dir = mkdtempSync(join(tmpdir(), "labrig-bench-"));
   const prof = process.env.BENCH_HUB_CPU_PROF;
-  const hubArgs = ["--expose-gc", ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`, `--cpu-prof-name=hub-N${n}.cpuprofile`] : [])];
-  const hubEnv = { ...process.env, PORT: "0", LABRIG_BIND: "127.0.0.1", LABRIG_DATA_DIR: join(dir, "hub"), LOG_LEVEL: HUB_LOG_LEVEL, LABRIG_ADMIN_KEY: ADMIN_KEY, LABRIG_QUEUE_TIMEOUT_MS: "60000" };
-  const hub = startChild("hub.js", hubArgs, hubEnv);
+  const hubArgs = ["--expose-gc", ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`, `--cpu-prof-name=hub-N${n}-${logLevel}.cpuprofile`] : [])];
+  const hubEnv = { ...process.env, PORT: "0", LABRIG_BIND: "127.0.0.1", LABRIG_DATA_DIR: join(dir, "hub"), LOG_LEVEL: logLevel, LABRIG_ADMIN_KEY: ADMIN_KEY, LABRIG_QUEUE_TIMEOUT_MS: "60000", ...(logLevel === "info" ? { BENCH_HUB_LOG: "stdout" } : {}) };
+  const hub = startChild("hub.js", hubArgs, hubEnv, logLevel === "info" ? join(dir, "hub.log") : null);
   /** @type {ReturnType<typeof startChild> | null} */
   let agents = null;
   try {
@@ -163,56 +208,21 @@ async function runSize(n) {
       if (res.status !== 201) throw new Error(`enrolling bench-${i} failed: ${res.status} ${JSON.stringify(res.json)}`);
       tokens.push(res.json.token);
     }
-    // Warm the hub's HTTP path first, so the "before" figure already holds what serving requests allocates once.
-    for (let i = 0; i < 50; i++) await call(`${url}/api/hosts`, "GET", null);
-    const before = await hub.ask("memory", { type: "memory" });
-
     agents = startChild("agents.js", [], { ...process.env });
     await agents.ask("up");
-    await agents.ask("started", { type: "start", url, tokens, dir: join(dir, "agents") });
-    const deadline = Date.now() + 30_000;
+    await agents.ask("started", { type: "start", url, tokens, dir: join(dir, "agents"), devices: Math.max(1, Math.ceil(CLIENT_DEVICES / n)) });
+    const deadline = Date.now() + 120_000;
     for (;;) {
       const res = await call(`${url}/api/hosts`, "GET", null);
       if (/** @type {{state: string}[]} */ (res.json.hosts).filter((h) => h.state === "online").length === n) break;
-      if (Date.now() > deadline) throw new Error("agents did not all come online within 30 s");
-      await new Promise((r) => setTimeout(r, 50));
+      if (Date.now() > deadline) throw new Error(`agents did not all come online within 120 s`);
+      await new Promise((r) => setTimeout(r, 100));
     }
-    const after = await hub.ask("memory", { type: "memory" });
-    log(`  N=${n}: ${n} agent(s) online; hub RSS ${(before.rss / 1048576).toFixed(1)} → ${(after.rss / 1048576).toFixed(1)} MB, heap ${(before.heapUsed / 1048576).toFixed(1)} → ${(after.heapUsed / 1048576).toFixed(1)} MB`);
-
     const body = JSON.stringify({ action: "gpio.read", resource: "io", params: {}, target: { selector: { labels: { bench: "dispatch" } } } });
-    let failures = 0;
-    const viaHub = async () => {
+    return await measure(async () => {
       const res = await call(`${url}/api/actions`, "POST", body);
-      if (res.status !== 200 || res.json.status !== "succeeded") failures += 1;
-    };
-
-    await sequential(viaHub, WARMUP); // JIT and connection pool
-    await concurrent(viaHub, WARMUP, CONCURRENCY); // opens the pool's sockets
-    const loadStart = load();
-    log(`  N=${n}: sequential latency (${SEQUENTIAL} requests)...`);
-    const cpu0 = (await hub.ask("cpu", { type: "cpu" })).micros;
-    const hubTimes = await sequential(viaHub, SEQUENTIAL);
-    // The hub's own CPU per action (user + system, IPC exchange included): what is not waiting on hops.
-    const hubCpuUs = ((await hub.ask("cpu", { type: "cpu" })).micros - cpu0) / hubTimes.length;
-    log(`  N=${n}: throughput (${CONCURRENCY} concurrent clients, ${THROUGHPUT_COUNT} requests)...`);
-    const hubThroughput = await concurrent(viaHub, THROUGHPUT_COUNT, CONCURRENCY);
-    log(`  N=${n}: direct Executor in the agents' process...`);
-    const direct = await agents.ask("direct", { type: "direct", sequential: SEQUENTIAL, count: THROUGHPUT_COUNT, concurrency: CONCURRENCY, capMs: PHASE_CAP_MS });
-    return {
-      n,
-      hubP50: quantile(hubTimes, 0.5),
-      hubP99: quantile(hubTimes, 0.99),
-      directP50: /** @type {number} */ (direct.p50),
-      directP99: /** @type {number} */ (direct.p99),
-      hubCpuUs,
-      hubThroughput,
-      directThroughput: /** @type {number} */ (direct.throughput),
-      rssPerAgentKb: (after.rss - before.rss) / 1024 / n,
-      heapPerAgentKb: (after.heapUsed - before.heapUsed) / 1024 / n,
-      failures,
-      load: `${loadStart} → ${load()}`,
-    };
+      return res.status === 200 && res.json.status === "succeeded";
+    }, hub);
   } finally {
     // Hub first: once it is shutting down, the agents' disconnects are not logged as hosts going offline.
     await hub.stop();
@@ -221,44 +231,52 @@ async function runSize(n) {
   }
 }
 
-log(`dispatch bench: hub alone in a child process (LOG_LEVEL=${HUB_LOG_LEVEL}), agents in another, HTTP keep-alive load here; load average ${load()}`);
+log(`dispatch bench: floor vs labrig, N = ${SIZES.join(", ")} agents; load average ${load()}`);
 const rows = [];
 for (const n of SIZES) {
-  log(`dispatch bench: N=${n} agents`);
-  rows.push(await runSize(n));
+  log(`dispatch bench: N=${n}: floor...`);
+  const floor = await runFloor(n);
+  log(`dispatch bench: N=${n}: labrig, LOG_LEVEL=warn...`);
+  const warn = await runLabrig(n, "warn");
+  log(`dispatch bench: N=${n}: labrig, npm start logging (info, to a file)...`);
+  const info = await runLabrig(n, "info");
+  rows.push({ n, floor, warn, info });
 }
 httpAgent.destroy();
 
 const f = (/** @type {number} */ x, d = 2) => x.toFixed(d);
+const ratio = (/** @type {number} */ a, /** @type {number} */ b) => `${f(a / b, 2)}x`;
 log("");
-log("dispatch: REST → hub → agent → result vs the same gpio.read on an Executor (latency ms, sequential; actions/s with 64 concurrent clients)");
-log("memory: hub process only, after a full GC, (with N agents − without) / N");
-log("   N | hub p50 | hub p99 | exec p50 | exec p99 | overhead p50 | overhead p99 | hub/exec p50 | hub CPU µs/action | hub act/s | exec act/s | hub/exec act/s | hub RSS/agent KB | hub heap/agent KB | failed | load avg (1/5/15 min)");
+log("dispatch: POST /api/actions (selector) → agent → answer. Latency ms, sequential; throughput actions/s with 64 concurrent clients; server CPU µs per request.");
+log("   N | floor p50 | warn p50 | ×floor | info p50 | ×floor | floor p99 | warn p99 | floor act/s | warn act/s | of floor | info act/s | of floor | floor CPU µs | hub CPU µs (warn) | failed");
 for (const r of rows) {
   log(
     [
       String(r.n).padStart(4),
-      f(r.hubP50).padStart(7),
-      f(r.hubP99).padStart(7),
-      f(r.directP50, 3).padStart(8),
-      f(r.directP99, 3).padStart(8),
-      f(r.hubP50 - r.directP50, 3).padStart(12),
-      f(r.hubP99 - r.directP99, 3).padStart(12),
-      `${f(r.hubP50 / Math.max(r.directP50, 0.001), 0)}x`.padStart(12),
-      f(r.hubCpuUs, 0).padStart(17),
-      f(r.hubThroughput, 0).padStart(9),
-      f(r.directThroughput, 0).padStart(10),
-      `${f((r.hubThroughput / r.directThroughput) * 100, 1)}%`.padStart(14),
-      f(r.rssPerAgentKb, 0).padStart(16),
-      f(r.heapPerAgentKb, 1).padStart(17),
-      String(r.failures).padStart(6),
-      ` ${r.load}`,
+      f(r.floor.p50, 3).padStart(9),
+      f(r.warn.p50, 3).padStart(8),
+      ratio(r.warn.p50, r.floor.p50).padStart(6),
+      f(r.info.p50, 3).padStart(8),
+      ratio(r.info.p50, r.floor.p50).padStart(6),
+      f(r.floor.p99, 3).padStart(9),
+      f(r.warn.p99, 3).padStart(8),
+      f(r.floor.throughput, 0).padStart(11),
+      f(r.warn.throughput, 0).padStart(10),
+      `${f((r.warn.throughput / r.floor.throughput) * 100, 0)}%`.padStart(8),
+      f(r.info.throughput, 0).padStart(10),
+      `${f((r.info.throughput / r.floor.throughput) * 100, 0)}%`.padStart(8),
+      f(r.floor.cpuUs, 0).padStart(12),
+      f(r.warn.cpuUs, 0).padStart(17),
+      String(r.floor.failures + r.warn.failures + r.info.failures).padStart(6),
     ].join(" | "),
   );
 }
-const worst = rows.reduce((a, b) => (b.hubP50 - b.directP50 > a.hubP50 - a.directP50 ? b : a));
-const slowest = rows.reduce((a, b) => (b.hubThroughput < a.hubThroughput ? b : a));
-log(`target: hub overhead p50 < 1 ms          → worst ${f(worst.hubP50 - worst.directP50, 3)} ms (N=${worst.n})`);
-log(`target: throughput > 2000 actions/s       → lowest ${f(slowest.hubThroughput, 0)} actions/s (N=${slowest.n})`);
-log("note: client, hub and agents share this machine's cores; per-agent RSS for small N is within page-allocation noise, heap is the steadier figure.");
-if (rows.some((r) => r.failures > 0)) process.exitCode = 1;
+for (const r of rows) log(`  load average N=${r.n}: floor ${r.floor.load}; warn ${r.warn.load}; info ${r.info.load}`);
+const latencyMet = rows.every((r) => r.warn.p50 <= 1.5 * r.floor.p50);
+const throughputMet = rows.every((r) => r.warn.throughput >= (2 / 3) * r.floor.throughput);
+const worstLatency = Math.max(...rows.map((r) => r.warn.p50 / r.floor.p50));
+const worstThroughput = Math.min(...rows.map((r) => r.warn.throughput / r.floor.throughput));
+log(`target: labrig p50 ≤ 1.5× the floor at every N (LOG_LEVEL=warn)  → ${latencyMet ? "met" : "NOT met"}: worst ${f(worstLatency, 2)}×`);
+log(`target: throughput ≥ 2/3 of the floor at every N (LOG_LEVEL=warn) → ${throughputMet ? "met" : "NOT met"}: worst ${f(worstThroughput * 100, 0)}%`);
+log("note: load, hub (or floor server) and agents share this machine's cores; compare ratios within one run, not across runs.");
+if (rows.some((r) => r.floor.failures + r.warn.failures + r.info.failures > 0)) process.exitCode = 1;

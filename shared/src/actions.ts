@@ -21,6 +21,11 @@ interface ActionDefinition {
   result: z.ZodObject;
   /** True when running the action twice has the same effect as running it once. */
   retrySafe: boolean;
+  /**
+   * True for actions that only look (a read): they change nothing on the device, so the agent starts
+   * them without asking the hub first, and a copy that may have run on a lost host is simply run again.
+   */
+  readOnly?: true;
 }
 
 /**
@@ -71,6 +76,7 @@ export const ACTIONS = {
     params: z.object({ max_bytes: z.number().int().min(1).max(1_048_576).default(4096) }).strict(),
     result: z.object({ text: z.string() }),
     retrySafe: true,
+    readOnly: true,
   },
   "gpio.write": {
     description: "Set an output line to a logical value (1 = active).",
@@ -85,6 +91,7 @@ export const ACTIONS = {
     params: NoParams,
     result: z.object({ value: Bit }),
     retrySafe: true,
+    readOnly: true,
   },
   "gpio.pulse": {
     description: "Drive a line to value for width_ms, then back; the width is measured on the agent.",
@@ -211,6 +218,12 @@ export function actionTimeoutMs(name: ActionName, params: Record<string, unknown
     default:
       return baseMs;
   }
+}
+
+/** True for actions that only read (see ActionDefinition.readOnly). */
+export function isReadOnly(name: ActionName): boolean {
+  const spec: ActionDefinition = ACTIONS[name];
+  return spec.readOnly === true;
 }
 
 /** The actions a device with these resources can run (actions needing no resource are always offered). */

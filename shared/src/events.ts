@@ -47,6 +47,13 @@ export const ActionRequestSchema = z.object({
   resource: IdSchema.nullable(),
   params: z.record(z.string(), z.unknown()),
   timeout_ms: z.number().int().positive(),
+  /**
+   * Whether the agent must have the hub confirm the start (see ActionStartedSchema) before it touches
+   * hardware. The hub sends false for reads (the catalogue's readOnly actions): the agent starts them at
+   * once, saving a round trip, and if their host vanishes the hub simply sends them again — a read that
+   * ran twice changed nothing.
+   */
+  confirm_start: z.boolean().default(true),
 });
 export type ActionRequest = z.infer<typeof ActionRequestSchema>;
 

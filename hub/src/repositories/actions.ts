@@ -128,8 +128,7 @@ export class ActionsRepository {
       finish: db.prepare(`
         UPDATE actions SET status = @status, result_json = @result_json, error_json = @error_json,
           started_at = COALESCE(@started_at, started_at), finished_at = @finished_at, duration_ms = @duration_ms
-        WHERE id = @id AND status IN ('queued', 'running')
-        RETURNING *`),
+        WHERE id = @id AND status IN ('queued', 'running')`),
       // IMMEDIATE takes the write lock up front, so a busy database fails here (after busy_timeout), before any write.
       begin: db.prepare("BEGIN IMMEDIATE"),
       commit: db.prepare("COMMIT"),
@@ -204,25 +203,24 @@ export class ActionsRepository {
     }
   }
 
-  /** Stores the outcome if the action is still unfinished; returns false when it was already finished (or unknown). */
+  /**
+   * Stores the outcome if the action is still unfinished; false when it was already finished (or
+   * unknown). The caller knows the rest of the record, so nothing is read back.
+   */
   finish(id: string, outcome: ActionOutcome): boolean {
-    return this.finishAndGet(id, outcome) !== undefined;
-  }
-
-  /** finish(), answering the stored record in the same statement; undefined when it was already finished (or unknown). */
-  finishAndGet(id: string, outcome: ActionOutcome): StoredAction | undefined {
     const pendingStart = this.pendingStarts.get(id);
     if (pendingStart !== undefined) this.pendingStarts.delete(id);
-    const row = this.stmts.finish.get({
-      id,
-      status: outcome.status,
-      result_json: outcome.result === null ? null : JSON.stringify(outcome.result),
-      error_json: outcome.error === null ? null : JSON.stringify(outcome.error),
-      started_at: outcome.startedAt ?? pendingStart ?? null,
-      finished_at: outcome.finishedAt,
-      duration_ms: outcome.durationMs,
-    }) as ActionRow | undefined;
-    return row ? toRecord(row) : undefined;
+    return (
+      this.stmts.finish.run({
+        id,
+        status: outcome.status,
+        result_json: outcome.result === null ? null : JSON.stringify(outcome.result),
+        error_json: outcome.error === null ? null : JSON.stringify(outcome.error),
+        started_at: outcome.startedAt ?? pendingStart ?? null,
+        finished_at: outcome.finishedAt,
+        duration_ms: outcome.durationMs,
+      }).changes > 0
+    );
   }
 
   /** At start: actions a previous hub process left unfinished cannot be waited for by anyone; fail them. Returns how many. */

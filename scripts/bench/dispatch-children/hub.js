@@ -10,8 +10,9 @@ const send = (/** @type {unknown} */ msg) => process.send?.(msg);
 const gc = () => /** @type {{gc?: () => void}} */ (globalThis).gc?.();
 
 const config = loadConfig(process.env);
-// stderr: the hub's (warn-level) log lines show up in the bench's output without mixing into IPC.
-const hub = createHub(config, { logger: createLogger(config.logLevel, 2), announce: () => undefined });
+// BENCH_HUB_LOG=stdout logs as `npm start` does (JSON lines on stdout, which the parent writes to a
+// file); otherwise stderr, so the (warn-level) lines show up in the bench's output without mixing into IPC.
+const hub = createHub(config, { logger: createLogger(config.logLevel, process.env.BENCH_HUB_LOG === "stdout" ? 1 : 2), announce: () => undefined });
 const { url } = await hub.start();
 send({ type: "ready", url, pid: process.pid });
 

@@ -1,4 +1,4 @@
-import { LabrigError, actionTimeoutMs, resolveResource, toLabrigError, type ActionResult, type ErrorCode } from "@labrig/shared";
+import { LabrigError, actionTimeoutMs, isReadOnly, resolveResource, toLabrigError, type ActionResult, type ErrorCode } from "@labrig/shared";
 import type { HubBus } from "../../bus.js";
 import type { Logger } from "../../logger.js";
 import type { ActionOutcome, StoredAction } from "../../repositories/actions.js";
@@ -23,6 +23,7 @@ export interface Submitted {
 
 interface Running {
   slot: DeviceSlot;
+  resource: string | null;
   attempt: number;
   sentAtMs: number;
   deadline: NodeJS.Timeout;
@@ -33,7 +34,11 @@ interface ActionJob {
   readonly admitted: AdmittedAction;
   readonly priority: number;
   readonly queueTimeoutMs: number;
+  readonly requestedBy: string | null;
+  readonly queuedAt: string;
   attempt: number;
+  /** When the agent said it started the current attempt (its clock). */
+  startedAt: string | null;
   queueTimer: NodeJS.Timeout | null;
   running: Running | null;
   cancelRequested: boolean;
@@ -97,7 +102,10 @@ export class ActionRuns implements ChannelPort {
       admitted,
       priority,
       queueTimeoutMs: sub.queueTimeoutMs ?? this.d.options.queueTimeoutMs,
+      requestedBy: sub.requestedBy,
+      queuedAt: new Date().toISOString(),
       attempt: 0,
+      startedAt: null,
       queueTimer: null,
       running: null,
       cancelRequested: false,
@@ -118,8 +126,8 @@ export class ActionRuns implements ChannelPort {
         target: admitted.exact ?? { selector: admitted.selector as NonNullable<AdmittedAction["selector"]> },
         priority,
         leaseId: admitted.lease?.id ?? null,
-        requestedBy: sub.requestedBy,
-        queuedAt: new Date().toISOString(),
+        requestedBy: job.requestedBy,
+        queuedAt: job.queuedAt,
       });
       this.jobs.set(id, job);
       this.enqueue(job);
@@ -157,7 +165,7 @@ export class ActionRuns implements ChannelPort {
     const resource = a.exact ? a.exactResource : resolveResource(a.action, slot.resources, a.requested);
     const timeoutMs = actionTimeoutMs(a.action, a.params, this.d.options.actionTimeoutMs);
     job.attempt += 1;
-    const sent = this.d.channel().send({ actionId: job.id, attempt: job.attempt, host: slot.host, device: slot.device, action: a.action, resource, params: a.params, timeoutMs });
+    const sent = this.d.channel().send({ actionId: job.id, attempt: job.attempt, host: slot.host, device: slot.device, action: a.action, resource, params: a.params, timeoutMs, confirmStart: !isReadOnly(a.action) });
     if (!sent) {
       job.attempt -= 1;
       this.d.scheduler.release(slot.key, job.id);
@@ -165,7 +173,7 @@ export class ActionRuns implements ChannelPort {
       return;
     }
     const deadline = setTimeout(() => this.onDeadline(job, timeoutMs), timeoutMs + HUB_DEADLINE_MARGIN_MS);
-    job.running = { slot, attempt: job.attempt, sentAtMs: Date.now(), deadline };
+    job.running = { slot, resource, attempt: job.attempt, sentAtMs: Date.now(), deadline };
     this.d.ledger.dispatched(job.id, slot, resource);
     // Guarded: building the fields costs more than the disabled call itself, once per action.
     if (this.d.logger.isLevelEnabled("debug")) this.d.logger.debug({ action_id: job.id, attempt: job.attempt, host: slot.host, device: slot.device, action: a.action, resource, timeout_ms: timeoutMs }, "action sent");
@@ -198,6 +206,7 @@ export class ActionRuns implements ChannelPort {
   starting(actionId: string, attempt: number, at: string): boolean {
     const job = this.jobs.get(actionId);
     if (!job?.running || job.running.attempt !== attempt || job.cancelRequested) return false;
+    job.startedAt = at;
     this.d.ledger.started(actionId, at);
     return true;
   }
@@ -228,6 +237,7 @@ export class ActionRuns implements ChannelPort {
     clearTimeout(run.deadline);
     this.d.scheduler.release(run.slot.key, job.id);
     job.running = null;
+    job.startedAt = null;
     this.d.ledger.requeued(job.id, job.admitted.exact);
     this.d.logger.warn({ action_id: job.id, host: run.slot.host, device: run.slot.device, attempt, reason }, "host lost before the action started; re-queued");
     this.enqueue(job);
@@ -289,7 +299,7 @@ export class ActionRuns implements ChannelPort {
     job.running = null;
     this.d.channel().forget(job.id);
     this.d.scheduler.release(run.slot.key, job.id);
-    const record = this.d.ledger.finished(job.id, outcome);
+    const record = this.d.ledger.finished(job.id, outcome) ? this.recordOf(job, run.slot.host, run.slot.device, run.resource, outcome) : undefined;
     if (outcome.durationMs !== null) this.avgDurationMs = this.avgDurationMs * 0.9 + outcome.durationMs * 0.1;
     const level = outcome.status === "failed" ? "warn" : "debug";
     if (this.d.logger.isLevelEnabled(level)) this.d.logger[level]({ action_id: job.id, host: run.slot.host, device: run.slot.device, status: outcome.status, error_code: outcome.error?.error_code, duration_ms: outcome.durationMs }, "action finished");
@@ -305,7 +315,9 @@ export class ActionRuns implements ChannelPort {
    */
   private endQueued(job: ActionJob, code: ErrorCode, message: string, retryAfter?: number): void {
     this.clearQueueTimer(job);
-    const record = this.d.ledger.endedUnsent(job.id, code, message, retryAfter);
+    const outcome = this.d.ledger.endedUnsent(job.id, code, message, retryAfter);
+    const exact = job.admitted.exact;
+    const record = outcome ? this.recordOf(job, exact?.host ?? null, exact?.device ?? null, job.admitted.exactResource, outcome) : undefined;
     this.d.logger.info({ action_id: job.id, error_code: code }, "action ended before reaching a device");
     if (code === "canceled") {
       this.settle(job, record);
@@ -330,6 +342,31 @@ export class ActionRuns implements ChannelPort {
       job.reject(toLabrigError(new Error(`The record of action ${job.id} disappeared from the database; check the hub's data directory.`)));
     }
     job.markEnded();
+  }
+
+  /** The stored record, as the ledger now holds it, built from what the job knows (nothing is read back). */
+  private recordOf(job: ActionJob, host: string | null, device: string | null, resource: string | null, outcome: ActionOutcome): StoredAction {
+    const a = job.admitted;
+    return {
+      id: job.id,
+      host,
+      device,
+      action: a.action,
+      resource,
+      params: a.params,
+      status: outcome.status,
+      result: outcome.result,
+      error: outcome.error,
+      requested_by: job.requestedBy,
+      queued_at: job.queuedAt,
+      started_at: outcome.startedAt ?? job.startedAt,
+      finished_at: outcome.finishedAt,
+      duration_ms: outcome.durationMs,
+      target: a.exact ?? { selector: a.selector as NonNullable<AdmittedAction["selector"]> },
+      priority: job.priority,
+      lease_id: a.lease?.id ?? null,
+      attempts: job.attempt,
+    };
   }
 
   /** The dashboard topic carries ActionRecordSchema, whose host/device are required: actions that never reached a device are not announced. */

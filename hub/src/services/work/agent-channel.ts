@@ -15,6 +15,8 @@ export interface Outgoing {
   resource: string | null;
   params: Record<string, unknown>;
   timeoutMs: number;
+  /** Whether the agent must ask before it starts (false for reads). */
+  confirmStart: boolean;
 }
 
 /** What the channel asks of the work it serves. */
@@ -53,7 +55,7 @@ export function actionIdOf(wireId: string): string {
  * `action.started`), and turns results and lost connections into calls on the work it serves.
  *
  * Lost connections: what an agent had not started is handed back at once, so it can be re-dispatched
- * without ever running twice. What it had started fails with `host_lost` when the connection drops,
+ * without ever running twice (and so is a read, which was sent without confirmation and changes nothing). What it had started fails with `host_lost` when the connection drops,
  * but not when a newer connection of the same agent process replaced it: that agent still runs the
  * action and delivers the result from its outbox over the new connection. If the new connection's
  * hello shows another agent process, the started actions of the old one are lost after all.
@@ -77,7 +79,9 @@ export class AgentChannel {
     namespace.handle("action.started", (session, started, ack) => ack?.({ ok: this.onStarted(session, started) }));
     namespace.handle("action.result", (session, result, ack) => {
       const refusal = this.onResult(session, result);
-      ack?.(refusal === null ? { ok: true } : { ok: false, error: makeEnvelope("forbidden", refusal) });
+      // The outcome is committed already; the ack (which lets the agent drop it from its outbox) goes
+      // after the answers this result completes, which are what somebody is waiting for.
+      setImmediate(() => ack?.(refusal === null ? { ok: true } : { ok: false, error: makeEnvelope("forbidden", refusal) }));
     });
   }
 
@@ -103,7 +107,7 @@ export class AgentChannel {
     const flight: InFlight = { out, wireId, socketId: socket.id, started: false };
     this.byWire.set(wireId, flight);
     this.byAction.set(out.actionId, flight);
-    socket.emit("action.request", { id: wireId, device: out.device, action: out.action, resource: out.resource, params: out.params, timeout_ms: out.timeoutMs });
+    socket.emit("action.request", { id: wireId, device: out.device, action: out.action, resource: out.resource, params: out.params, timeout_ms: out.timeoutMs, confirm_start: out.confirmStart });
     return true;
   }
 
@@ -114,9 +118,10 @@ export class AgentChannel {
     this.connections.get(flight.out.host)?.emit("action.cancel", { id: flight.wireId });
   }
 
-  /** Whether the agent confirmed the start of the action's current attempt. */
+  /** Whether the action's current attempt may have begun on the device: confirmed, or sent without confirmation. */
   isStarted(actionId: string): boolean {
-    return this.byAction.get(actionId)?.started === true;
+    const flight = this.byAction.get(actionId);
+    return flight !== undefined && (flight.started || !flight.out.confirmStart);
   }
 
   /** Stops tracking the action's attempt (it ended, or goes back to the queue): a later result of it is `late`. */
@@ -163,6 +168,12 @@ export class AgentChannel {
     const orphaned = new Set<string>();
     for (const flight of [...this.byAction.values()]) {
       if (flight.out.host !== host || flight.socketId !== socketId) continue;
+      // A read sent without confirmation: whether it ran is unknown, and running it again changes nothing.
+      if (!flight.out.confirmStart) {
+        this.forget(flight.out.actionId);
+        this.port.lost(flight.out.actionId, flight.out.attempt, false, reason);
+        continue;
+      }
       if (flight.started && replaced) {
         orphaned.add(flight.out.actionId);
         continue;

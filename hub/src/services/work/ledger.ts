@@ -41,21 +41,22 @@ export class ActionLedger {
     this.actions.markRequeued(id, exact?.host ?? null, exact?.device ?? null);
   }
 
-  /** Stores the outcome; returns the record, or undefined when the action had already ended. */
-  finished(id: string, outcome: ActionOutcome): StoredAction | undefined {
-    return this.actions.finishAndGet(id, outcome);
+  /** Stores the outcome; false when the action had already ended. */
+  finished(id: string, outcome: ActionOutcome): boolean {
+    return this.actions.finish(id, outcome);
   }
 
-  /** Ends an action that never reached a device (queue timeout, cancel, shutdown, refusal). */
-  endedUnsent(id: string, code: ErrorCode, message: string, retryAfter?: number): StoredAction | undefined {
-    return this.actions.finishAndGet(id, {
+  /** Ends an action that never reached a device (queue timeout, cancel, shutdown, refusal); returns the outcome stored, or null when it had already ended. */
+  endedUnsent(id: string, code: ErrorCode, message: string, retryAfter?: number): ActionOutcome | null {
+    const outcome: ActionOutcome = {
       status: code === "canceled" ? "canceled" : "failed",
       result: null,
       error: makeEnvelope(code, message, { retryAfter }),
       startedAt: null,
       finishedAt: nowIso(),
       durationMs: null,
-    });
+    };
+    return this.actions.finish(id, outcome) ? outcome : null;
   }
 
   /** At start: what a previous hub process left unfinished cannot be waited for; fails it. Returns how many. */
