@@ -56,8 +56,8 @@ export function hostsRouter(deps: {
     if (requested !== null && !IdSchema.safeParse(requested).success) {
       throw new LabrigError("unknown_resource", `'${requested}' is not a resource name.`);
     }
-    // serial.read is the catalogue's console action, so resource resolution follows the same rules as an action.
-    const resource = resolveResource("serial.read", device.resources, requested);
+    // serial.tail is the catalogue's console-tail action, so resource resolution follows the same rules as an action.
+    const resource = resolveResource("serial.tail", device.resources, requested);
     res.json({ host: host.id, device: device.id, resource, text: deps.consoles.text(host.id, device.id, resource ?? "") });
   });
 
