@@ -9,6 +9,11 @@ import { TestRig } from "./helpers.js";
  */
 const HEALTH_TIMEOUT_MS = 5000;
 
+interface RunView {
+  status: string;
+  tests: Array<{ steps: Array<{ name: string; status: string; message: string | null; result: { transcript?: string } | null }> }>;
+}
+
 describe("a campaign expectation with a catastrophic pattern", () => {
   let rig: TestRig;
   afterEach(async () => {
@@ -42,7 +47,7 @@ describe("a campaign expectation with a catastrophic pattern", () => {
 
     const failedHealth: string[] = [];
     let healthAnswers = 0;
-    let run: { status: string; tests: Array<{ steps: Array<{ name: string; status: string; message: string | null; result: { transcript?: string } | null }> }> } | null = null;
+    let run: RunView | null = null;
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       try {
@@ -54,7 +59,7 @@ describe("a campaign expectation with a catastrophic pattern", () => {
         // One timed-out health check is the finding; waiting on a stuck hub proves nothing more.
         break;
       }
-      const r = await rig.api<NonNullable<typeof run>>("GET", `/api/runs/${started.body.id}`);
+      const r = await rig.api<RunView>("GET", `/api/runs/${started.body.id}`);
       if (["passed", "failed", "error"].includes(r.body.status)) {
         run = r.body;
         break;
