@@ -104,6 +104,10 @@ describe("labrig-agent gpio", () => {
       const list = spawnSync(process.execPath, [CLI, "gpio", "list", "--config", config], { encoding: "utf8" });
       expect(list.status).toBe(0);
       expect(list.stdout).toContain("driver: memory (auto: no gpiochip devices in");
+      // What install-agent.sh reads to decide which access to grant: the driver on the first line, the reason after.
+      const driver = spawnSync(process.execPath, [CLI, "gpio", "driver", "--config", config], { encoding: "utf8" });
+      expect(driver.status).toBe(0);
+      expect(driver.stdout).toMatch(/^memory\nauto: no gpiochip devices in .* nothing physical is switched\n$/);
       const read = spawnSync(process.execPath, [CLI, "gpio", "read", "17", "--config", config], { encoding: "utf8" });
       expect(read.status).toBe(1);
       expect(read.stderr).toContain("there is no GPIO hardware to talk to here");
