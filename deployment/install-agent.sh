@@ -125,17 +125,23 @@ run mv "$STAGE" "$PREFIX"
 run rm -rf "$PREFIX.old"
 
 # 5. The command, and a config only if there is none (an existing one is never touched).
+# Writes FILE with TEXT (and MODE, default 0644) unless it already holds exactly that.
+write_file() {
+  local file="$1" text="$2" mode="${3:-0644}"
+  if [[ -f "$file" && "$(cat "$file")" == "$text" ]]; then
+    say "$file is current"
+  elif [[ $DRY_RUN -eq 1 ]]; then
+    echo "would run: write $file"
+  else
+    echo "+ write $file"
+    install -d -m 0755 "$(dirname "$file")"
+    printf '%s\n' "$text" > "$file"
+    chmod "$mode" "$file"
+  fi
+}
 WRAPPER_TEXT="#!/bin/sh
 exec $NODE $PREFIX/host-agent/dist/cli.js \"\$@\""
-if [[ -f "$WRAPPER" && "$(cat "$WRAPPER")" == "$WRAPPER_TEXT" ]]; then
-  say "$WRAPPER is current"
-elif [[ $DRY_RUN -eq 1 ]]; then
-  echo "would run: write $WRAPPER (exec $NODE $PREFIX/host-agent/dist/cli.js)"
-else
-  echo "+ write $WRAPPER"
-  printf '%s\n' "$WRAPPER_TEXT" > "$WRAPPER"
-  chmod 0755 "$WRAPPER"
-fi
+write_file "$WRAPPER" "$WRAPPER_TEXT" 0755
 if [[ -e "$ETC/agent.yaml" ]]; then
   say "$ETC/agent.yaml exists; left as it is"
 else
@@ -145,20 +151,6 @@ else
 fi
 
 # 6. GPIO access for the driver the agent will use, and the modules behind the unit's device groups.
-# Writes FILE with TEXT unless it already holds exactly that.
-write_file() {
-  local file="$1" text="$2"
-  if [[ -f "$file" && "$(cat "$file")" == "$text" ]]; then
-    say "$file is current"
-  elif [[ $DRY_RUN -eq 1 ]]; then
-    echo "would run: write $file"
-  else
-    echo "+ write $file"
-    install -d -m 0755 "$(dirname "$file")"
-    printf '%s\n' "$text" > "$file"
-    chmod 0644 "$file"
-  fi
-}
 CONFIG_ARG=()
 if [[ -e "$ETC/agent.yaml" ]]; then CONFIG_ARG=(--config "$ETC/agent.yaml"); fi
 GPIO_CHOICE="$("$NODE" "$REPO/host-agent/dist/cli.js" gpio driver "${CONFIG_ARG[@]}")" || die "could not tell which GPIO driver the agent will use: $GPIO_CHOICE"

@@ -42,18 +42,22 @@ static napi_value throw_errno(napi_env env, int err, const char* what) {
   return NULL;
 }
 
+// Reads `n` arguments and the first as an fd; false (with a TypeError thrown) when they are missing.
+static bool fd_and_args(napi_env env, napi_callback_info info, size_t n, napi_value* argv, int32_t* fd, const char* usage) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n || napi_get_value_int32(env, argv[0], fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return false;
+  }
+  return true;
+}
+
 // ioctl(fd: number, request: number, buffer: Buffer | Uint8Array): number
 static napi_value Ioctl(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "ioctl(fd, request, buffer)");
-    return NULL;
-  }
   int32_t fd;
+  if (!fd_and_args(env, info, 3, argv, &fd, "ioctl(fd, request, buffer)")) return NULL;
   uint32_t request;
-  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
   CHECK(env, napi_get_value_uint32(env, argv[1], &request));
   bool is_typed = false;
   CHECK(env, napi_is_typedarray(env, argv[2], &is_typed));
@@ -126,15 +130,9 @@ static void stop_watch(Watch* w) {
 
 // watch(fd: number, callback: (status: number) => void): handle
 static napi_value Watch_(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) {
-    napi_throw_type_error(env, NULL, "watch(fd, callback)");
-    return NULL;
-  }
   int32_t fd;
-  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  if (!fd_and_args(env, info, 2, argv, &fd, "watch(fd, callback)")) return NULL;
   uv_loop_t* loop;
   CHECK(env, napi_get_uv_event_loop(env, &loop));
   Watch* w = (Watch*)calloc(1, sizeof(Watch));

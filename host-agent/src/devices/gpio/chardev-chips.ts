@@ -1,6 +1,6 @@
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { LabrigError } from "@labrig/shared";
+import { gpiochipEntries } from "./chips.js";
 import type { GpioUapi } from "./uapi.js";
 import { UapiError } from "./uapi.js";
 import { IOCTL, LAYOUT, LINE_FLAG, decodeChipInfo, decodeLineInfo, lineInfoQuery } from "./uapi-layout.js";
@@ -29,17 +29,7 @@ export interface ChardevLineInfo {
 
 /** The /dev/gpiochipN nodes in `devDir`, lowest number first; none when the folder has none. */
 export function chardevChipPaths(devDir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(devDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw err;
-  }
-  return names
-    .filter((n) => /^gpiochip\d+$/.test(n))
-    .sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)))
-    .map((n) => join(devDir, n));
+  return gpiochipEntries(devDir).map((n) => join(devDir, n));
 }
 
 /** Opens a chip, runs `fn` on its fd and closes it again, turning refusals into errors that say what to do. */

@@ -22,17 +22,21 @@ function readTrimmed(path: string): string {
   return readFileSync(path, "utf8").trim();
 }
 
-/** Lists the GPIO chips under `sysfsRoot`; an absent root means no chips. */
-export function listGpioChips(sysfsRoot: string): GpioChip[] {
+/** The `gpiochipN` entries of `dir` (a sysfs root or /dev), lowest number first; an absent folder has none. */
+export function gpiochipEntries(dir: string): string[] {
   let entries: string[];
   try {
-    entries = readdirSync(sysfsRoot);
+    entries = readdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw err;
   }
-  return entries
-    .filter((e) => /^gpiochip\d+$/.test(e))
+  return entries.filter((e) => /^gpiochip\d+$/.test(e)).sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
+}
+
+/** Lists the GPIO chips under `sysfsRoot`; an absent root means no chips. */
+export function listGpioChips(sysfsRoot: string): GpioChip[] {
+  return gpiochipEntries(sysfsRoot)
     .map((name) => {
       const dir = join(sysfsRoot, name);
       const base = Number.parseInt(readTrimmed(join(dir, "base")), 10);
