@@ -54,8 +54,20 @@ describe("hub and agent end to end over the simulated rig", () => {
     expect(uname.body.status).toBe("succeeded");
     expect(uname.body.result?.groups).toEqual(["labrig-sim"]);
 
+    // serial.read by cursor: what the command printed, then nothing once the board is off.
+    const mark = await rig.action("sim-1", "dut1", "serial.read", {});
+    expect(mark.body).toMatchObject({ status: "succeeded", result: { text: "", more: false, dropped: 0, restarted: false } });
+    await rig.action("sim-1", "dut1", "serial.write", { data: "echo cursor-check\n" });
+    await rig.action("sim-1", "dut1", "serial.expect", { pattern: "cursor-check\r\n", timeout_ms: 5000 });
+    const echoed = await rig.action("sim-1", "dut1", "serial.read", { since: mark.body.result?.cursor });
+    expect(echoed.body.result?.text).toContain("cursor-check");
+
     const off = await rig.action("sim-1", "dut1", "power.off");
     expect(off.body).toMatchObject({ status: "succeeded", result: { state: "off" } });
+    const offMark = await rig.action("sim-1", "dut1", "serial.read", {});
+    await rig.action("sim-1", "dut1", "wait", { ms: 500 });
+    const quiet = await rig.action("sim-1", "dut1", "serial.read", { since: offMark.body.result?.cursor });
+    expect(quiet.body.result).toMatchObject({ text: "", dropped: 0, restarted: false });
 
     // Silent: input is ignored (no echo, no answer) and nothing at all arrives.
     await rig.action("sim-1", "dut1", "serial.write", { data: "help\n" });

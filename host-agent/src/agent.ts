@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { LabrigError, nowIso } from "@labrig/shared";
 import { ArtifactStore } from "./capture/artifact-store.js";
@@ -6,9 +6,8 @@ import type { VideoCapture } from "./capture/video-capture.js";
 import type { AgentConfig, DeviceConfig } from "./config.js";
 import { ConsoleStream } from "./console-stream.js";
 import { Device } from "./devices/device.js";
-import type { LineFactory } from "./devices/gpio/gpio-line.js";
+import { createLineFactory } from "./devices/gpio/driver-choice.js";
 import { MemoryLine, MemoryLineFactory } from "./devices/gpio/memory-line.js";
-import { ONOFF_SYSFS_ROOT, SysfsLineFactory } from "./devices/gpio/sysfs-line.js";
 import { Executor } from "./executor.js";
 import { HubLink } from "./hub-link.js";
 import type { Logger } from "./logger.js";
@@ -41,20 +40,6 @@ interface Component {
   stop: () => Promise<void> | void;
 }
 
-/** auto = sysfs where the GPIO sysfs tree exists, memory elsewhere (a laptop, CI). */
-function chooseLineFactory(config: AgentConfig, logger: Logger): LineFactory {
-  const { driver, sysfs_root } = config.gpio;
-  const useSysfs = driver === "sysfs" || (driver === "auto" && existsSync(sysfs_root));
-  if (!useSysfs) {
-    logger.info({ driver, sysfs_root }, "GPIO lines are in memory (no GPIO sysfs here); nothing physical is switched");
-    return new MemoryLineFactory();
-  }
-  if (sysfs_root !== ONOFF_SYSFS_ROOT) {
-    logger.warn({ sysfs_root }, `chips are looked up under ${sysfs_root}, but onoff drives pins under ${ONOFF_SYSFS_ROOT}`);
-  }
-  return new SysfsLineFactory(sysfs_root, logger);
-}
-
 function simResources(config: DeviceConfig): { serial: string; power: string; reset: string | undefined; path: string } {
   const serial = config.resources.find((r) => r.kind === "serial");
   const power = config.resources.find((r) => r.kind === "power");
@@ -70,7 +55,7 @@ function simResources(config: DeviceConfig): { serial: string; power: string; re
  */
 export function createAgent(config: AgentConfig, logger: Logger, options: AgentOptions = {}): Agent {
   const host = config.host;
-  const sharedLines = chooseLineFactory(config, logger);
+  const sharedLines = createLineFactory(config.gpio, logger);
   const devices = new Map<string, Device>();
   const streams = new Map<string, ConsoleStream>();
   const sims = new Map<string, { pty: SimPty; dut: SimulatedDut | null }>();

@@ -3,9 +3,11 @@ import { resolve } from "node:path";
 import { IdSchema, LabrigError } from "@labrig/shared";
 import { createAgent } from "./agent.js";
 import { ConfigError, configPathFrom, loadConfig, type AgentConfig } from "./config.js";
-import { listGpioChips } from "./devices/gpio/chips.js";
+import { chooseGpioDriver } from "./devices/gpio/driver-choice.js";
+import { gpioInventory } from "./devices/gpio/inventory.js";
 import { listSerialPorts } from "./devices/serial-ports.js";
 import { formatDoctorReport, runDoctor } from "./doctor.js";
+import { GPIO_USAGE, GpioUsageError, runGpioCommand } from "./gpio-cli.js";
 import { renderInitConfig, writeInitConfig } from "./init.js";
 import { createLogger } from "./logger.js";
 import { AGENT_VERSION } from "./version.js";
@@ -13,12 +15,14 @@ import { AGENT_VERSION } from "./version.js";
 const USAGE = `Usage: labrig-agent [run] [--config PATH]
        labrig-agent doctor [--config PATH] [--user NAME] [--json]
        labrig-agent init [--out PATH] [--host NAME] [--hub-url URL] [--force]
+       labrig-agent gpio list|driver|read|write|pulse|watch …   (labrig-agent gpio help)
        labrig-agent --version
 
   run              connect to the hub and serve this host's devices (the default)
   doctor           check this machine: serial ports, GPIO chips, video devices, the service
                    user's groups, ffmpeg, socat, the hub; exit 1 when a check fails
   init             write a starter config from what doctor finds; never overwrites without --force
+  gpio             check a bench by hand: list chips and lines, read, write, pulse, watch a line
   --config PATH    agent config (YAML); default: $LABRIG_AGENT_CONFIG or /etc/labrig/agent.yaml
   --user NAME      doctor: whose group membership to check (default: the current user)
   --json           doctor: print one JSON object instead of the table
@@ -97,8 +101,18 @@ async function init(args: Args): Promise<void> {
   if (args.host !== undefined && !IdSchema.safeParse(args.host).success) usageError(`--host '${args.host}' is not a valid id: lowercase letters, digits, '.', '_' or '-' (e.g. pi-rack1)`);
   if (args.hubUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(args.hubUrl)) usageError(`--hub-url '${args.hubUrl}' must be an http:// or https:// URL, e.g. http://hub.local:8080`);
   const serial = await listSerialPorts();
-  const chips = listGpioChips("/sys/class/gpio");
-  const text = renderInitConfig({ ports: serial.ports, chips, ...(args.host === undefined ? {} : { host: args.host }), ...(args.hubUrl === undefined ? {} : { hubUrl: args.hubUrl }) });
+  const gpio = { driver: "auto", dev_dir: "/dev", sysfs_root: "/sys/class/gpio" } as const;
+  const inventory = gpioInventory({ devDir: gpio.dev_dir, sysfsRoot: gpio.sysfs_root });
+  for (const e of inventory.chardev_errors) process.stderr.write(`labrig-agent: ${e.path} not read (${e.error}); its lines are not offered\n`);
+  const text = renderInitConfig({
+    ports: serial.ports,
+    chips: inventory.sysfs,
+    chardevChips: inventory.chardev,
+    gpioDriver: chooseGpioDriver(gpio),
+    ...(args.host === undefined ? {} : { host: args.host }),
+    ...(args.hubUrl === undefined ? {} : { hubUrl: args.hubUrl }),
+  });
+  const chips = inventory.chardev.length > 0 ? inventory.chardev : inventory.sysfs;
   try {
     writeInitConfig(out, text, args.force);
   } catch (err) {
@@ -114,7 +128,28 @@ async function init(args: Args): Promise<void> {
   );
 }
 
+/** `labrig-agent gpio …`: Ctrl-C ends a write or watch (the line is released), exit 2 on a usage mistake. */
+async function gpio(argv: string[]): Promise<void> {
+  const controller = new AbortController();
+  process.once("SIGINT", () => controller.abort());
+  process.once("SIGTERM", () => controller.abort());
+  try {
+    process.exitCode = await runGpioCommand(argv, { out: (t) => process.stdout.write(t), signal: controller.signal });
+  } catch (err) {
+    if (err instanceof GpioUsageError) {
+      process.stderr.write(`labrig-agent gpio: ${err.message}\n\n${GPIO_USAGE}\n`);
+      process.exit(2);
+    }
+    if (err instanceof LabrigError) {
+      process.stderr.write(`labrig-agent gpio: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === "gpio") return gpio(process.argv.slice(3));
   const args = parseArgs(process.argv.slice(2));
   if (args.command === "doctor") return doctor(args);
   if (args.command === "init") return init(args);

@@ -51,6 +51,8 @@ const GpioResourceConfigSchema = z.strictObject({
   // Inputs only: which changes are reported to the hub as device.state, after the level held for debounce_ms.
   edge: z.enum(["none", "rising", "falling", "both"]).default("none"),
   debounce_ms: z.number().int().min(0).max(10_000).default(20),
+  // Inputs only: the pull resistor; the character-device driver sets it, sysfs cannot (set it in config.txt there).
+  bias: z.enum(["as-is", "pull-up", "pull-down", "disabled"]).default("as-is"),
   // Used where the line has no edge interrupts (or is not a real pin): the level is sampled this often.
   poll_ms: z.number().int().min(5).max(60_000).default(50),
 });
@@ -89,7 +91,10 @@ const HubConfigSchema = z.strictObject({
 });
 
 const GpioConfigSchema = z.strictObject({
-  driver: z.enum(["auto", "sysfs", "memory"]).default("auto"),
+  // auto: the character device where /dev/gpiochip* exists, sysfs where only sysfs_root does, memory elsewhere.
+  driver: z.enum(["auto", "chardev", "sysfs", "memory"]).default("auto"),
+  // Where /dev/gpiochipN are looked for (a test or a container may move it).
+  dev_dir: z.string().min(1).default("/dev"),
   sysfs_root: z.string().min(1).default("/sys/class/gpio"),
 });
 
@@ -172,6 +177,9 @@ function crossFieldIssues(raw: Record<string, unknown>): CrossIssue[] {
       }
       if (r.kind === "gpio" && r.direction === "out" && r.edge !== undefined && r.edge !== "none") {
         issues.push({ path: ["devices", i, "resources", j, "edge"], message: "only inputs are watched for edges; remove edge or set direction: in" });
+      }
+      if (r.kind === "gpio" && r.direction === "out" && r.bias !== undefined && r.bias !== "as-is") {
+        issues.push({ path: ["devices", i, "resources", j, "bias"], message: "only inputs have a pull resistor setting; remove bias or set direction: in" });
       }
       // Lines of simulated devices are private in-memory lines, so only real pins can clash.
       if (d.simulated === true || (r.kind !== "gpio" && r.kind !== "power") || typeof r.line !== "number") return;
@@ -355,7 +363,7 @@ export function parseConfig(
     ...c,
     hub: { url: c.hub.url.replace(/\/+$/, ""), token, token_file: tokenFile },
     data_dir: resolvePath(base, c.data_dir),
-    gpio: { ...c.gpio, sysfs_root: resolvePath(base, c.gpio.sysfs_root) },
+    gpio: { ...c.gpio, dev_dir: resolvePath(base, c.gpio.dev_dir), sysfs_root: resolvePath(base, c.gpio.sysfs_root) },
     ffmpeg_path: c.ffmpeg_path.includes("/") ? resolvePath(base, c.ffmpeg_path) : c.ffmpeg_path,
     devices: c.devices.map((d) => ({
       ...d,

@@ -1,10 +1,13 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { findExecutable } from "./capture/ffmpeg-source.js";
 import { ConfigError, loadConfig, type AgentConfig } from "./config.js";
-import { listGpioChips, type GpioChip } from "./devices/gpio/chips.js";
+import type { GpioChip } from "./devices/gpio/chips.js";
+import { chooseGpioDriver, type GpioDriverChoice } from "./devices/gpio/driver-choice.js";
+import { gpioInventory, type ChardevChipReport } from "./devices/gpio/inventory.js";
+import type { GpioUapi } from "./devices/gpio/uapi.js";
 import { listSerialPorts, type SerialPortInfo } from "./devices/serial-ports.js";
 
 export type CheckStatus = "ok" | "warn" | "fail";
@@ -28,6 +31,11 @@ export interface DoctorReport {
   config_path: string;
   checks: DoctorCheck[];
   serial_ports: SerialPortInfo[];
+  /** Which GPIO driver the agent will use with this config, and why. */
+  gpio_driver: GpioDriverChoice;
+  /** Chips through the character device, each with its lines (names, consumers). */
+  gpio_chardev: ChardevChipReport[];
+  /** Chips in the sysfs tree (label, base). */
   gpio_chips: GpioChip[];
   video_devices: VideoDevice[];
 }
@@ -40,13 +48,15 @@ export interface DoctorOptions {
   /** Overridable for tests; defaults are the real system paths. */
   devDir?: string;
   sysfsRoot?: string;
+  /** The kernel's GPIO interface; default: the native addon. */
+  gpioUapi?: GpioUapi;
   groupFile?: string;
   passwdFile?: string;
   env?: NodeJS.ProcessEnv;
   hubTimeoutMs?: number;
 }
 
-/** The groups the agent's user needs: serial adapters, GPIO sysfs, V4L2 capture. */
+/** The groups the agent's user needs: serial adapters, GPIO (character devices and sysfs), V4L2 capture. */
 export const SERVICE_GROUPS = ["dialout", "gpio", "video"] as const;
 
 const MIN_NODE = [20, 19] as const;
@@ -143,6 +153,77 @@ async function hubCheck(url: string, timeoutMs: number): Promise<DoctorCheck> {
   }
 }
 
+/** Whether `account` may open `path` for reading and writing, from its mode, owner and group (as the kernel decides for a non-root user). */
+function canReadWrite(path: string, account: { uid: number; gid: number } | null, userGroups: readonly number[]): { ok: boolean; mode: string; gid: number } {
+  const st = statSync(path);
+  const mode = (st.mode & 0o777).toString(8).padStart(3, "0");
+  if (account === null) return { ok: false, mode, gid: st.gid };
+  if (account.uid === 0) return { ok: true, mode, gid: st.gid };
+  const bits = account.uid === st.uid ? (st.mode >> 6) & 7 : userGroups.includes(st.gid) ? (st.mode >> 3) & 7 : st.mode & 7;
+  return { ok: (bits & 6) === 6, mode, gid: st.gid };
+}
+
+/** The rule install-agent.sh installs where the chips are not the gpio group's (Debian without Raspberry Pi OS's own rule). */
+export const GPIO_UDEV_RULE = 'SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"';
+
+/** GPIO findings: the driver that will be used and why, the chips (character device or sysfs) with their lines, and access to the chips. */
+function gpioChecks(
+  gpio: AgentConfig["gpio"],
+  config: AgentConfig | null,
+  user: string,
+  groups: GroupEntry[],
+  account: { uid: number; gid: number } | null,
+  uapi: GpioUapi | undefined,
+): { checks: DoctorCheck[]; driver: GpioDriverChoice; chardev: ChardevChipReport[]; sysfs: GpioChip[] } {
+  const checks: DoctorCheck[] = [];
+  const driver = chooseGpioDriver(gpio);
+  const inventory = gpioInventory({ devDir: gpio.dev_dir, sysfsRoot: gpio.sysfs_root, ...(uapi ? { uapi } : {}) });
+  const realLines = config?.devices.some((d) => !d.simulated && d.resources.some((r) => r.kind === "gpio" || r.kind === "power")) ?? false;
+  checks.push(
+    driver.driver === "memory" && realLines
+      ? { name: "gpio driver", status: "fail", summary: `memory (${driver.reason}), but the config has power or gpio lines of real devices`, fix: "on a Pi, check that /dev/gpiochip* exists (ls -l /dev/gpiochip*); or mark the devices simulated" }
+      : { name: "gpio driver", status: "ok", summary: `${driver.driver} (${driver.reason})` },
+  );
+  const chardevNeeded = driver.driver === "chardev";
+  for (const chip of inventory.chardev) {
+    const named = chip.line_info.filter((l) => /^GPIO\d+$/.test(l.name)).map((l) => l.name);
+    const used = chip.line_info.filter((l) => l.used).map((l) => `${l.name || l.offset} (${l.consumer || "in use"})`);
+    checks.push({
+      name: `gpio ${chip.name}`,
+      status: "ok",
+      summary: `${chip.label}, ${chip.lines} lines${named.length > 0 ? `, ${named[0]}…${named[named.length - 1]}` : ""}${used.length > 0 ? `; in use: ${used.join(", ")}` : ""}`,
+    });
+  }
+  for (const e of inventory.chardev_errors) checks.push({ name: `gpio ${e.path}`, status: chardevNeeded ? "fail" : "warn", summary: `cannot be read: ${e.error}`, fix: "see the message; a missing addon is built by npm ci" });
+  const userGroups = account === null ? [] : [account.gid, ...groups.filter((g) => g.members.includes(user)).map((g) => g.gid)];
+  for (const path of [...inventory.chardev.map((c) => c.path), ...inventory.chardev_errors.map((e) => e.path)]) {
+    const access = canReadWrite(path, account, userGroups);
+    const owner = groups.find((g) => g.gid === access.gid)?.name ?? String(access.gid);
+    if (access.ok) {
+      checks.push({ name: `access ${path}`, status: "ok", summary: `${user} can open it (mode ${access.mode}, group ${owner})` });
+      continue;
+    }
+    const fix =
+      owner === "gpio"
+        ? `sudo usermod -aG gpio ${user} (then restart the service)`
+        : `make the chips the gpio group's: echo '${GPIO_UDEV_RULE}' | sudo tee /etc/udev/rules.d/60-labrig-gpio.rules && sudo udevadm trigger --subsystem-match=gpio (install-agent.sh does this)`;
+    checks.push({ name: `access ${path}`, status: chardevNeeded ? "fail" : "warn", summary: `${user} cannot open it for writing (mode ${access.mode}, group ${owner})`, fix });
+  }
+  if (inventory.chardev.length === 0 && inventory.chardev_errors.length === 0) {
+    checks.push(
+      inventory.sysfs.length > 0
+        ? { name: "gpio chips", status: "ok", summary: `sysfs only: ${inventory.sysfs.map((c) => `${c.label} (base ${c.base}, ${c.ngpio} lines)`).join(", ")}` }
+        : {
+            name: "gpio chips",
+            status: gpio.driver === "sysfs" || gpio.driver === "chardev" ? "fail" : "warn",
+            summary: `no GPIO chips: no gpiochip devices in ${gpio.dev_dir}, nothing under ${gpio.sysfs_root}${inventory.sysfs_error ? ` (${inventory.sysfs_error})` : ""}`,
+            fix: "normal off a Raspberry Pi (gpio.driver auto then keeps lines in memory); on a Pi, check ls -l /dev/gpiochip*",
+          },
+    );
+  }
+  return { checks, driver, chardev: inventory.chardev, sysfs: inventory.sysfs };
+}
+
 /** Runs every check. Never throws for a finding: each problem becomes a check with its fix. */
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const env = options.env ?? process.env;
@@ -185,23 +266,13 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
   }
 
-  const sysfsRoot = options.sysfsRoot ?? config?.gpio.sysfs_root ?? "/sys/class/gpio";
-  let chips: GpioChip[] = [];
-  try {
-    chips = listGpioChips(sysfsRoot);
-    checks.push(
-      chips.length > 0
-        ? { name: "gpio chips", status: "ok", summary: chips.map((c) => `${c.label} (base ${c.base}, ${c.ngpio} lines)`).join(", ") }
-        : {
-            name: "gpio chips",
-            status: config?.gpio.driver === "sysfs" ? "fail" : "warn",
-            summary: `no GPIO chips under ${sysfsRoot}`,
-            fix: "on a Pi, the kernel's GPIO sysfs interface is missing (CONFIG_GPIO_SYSFS); elsewhere set gpio.driver: memory (nothing physical is switched)",
-          },
-    );
-  } catch (err) {
-    checks.push({ name: "gpio chips", status: "fail", summary: (err as Error).message, fix: `check that ${sysfsRoot} is the kernel's GPIO sysfs tree` });
-  }
+  const groupFile = options.groupFile ?? "/etc/group";
+  const groups = readGroups(groupFile);
+  const account = readUser(options.passwdFile ?? "/etc/passwd", user);
+
+  const gpioSettings = { driver: config?.gpio.driver ?? "auto", dev_dir: config?.gpio.dev_dir ?? devDir, sysfs_root: options.sysfsRoot ?? config?.gpio.sysfs_root ?? "/sys/class/gpio" } as const;
+  const gpio = gpioChecks(gpioSettings, config, user, groups, account, options.gpioUapi);
+  checks.push(...gpio.checks);
 
   const video = listVideoDevices(devDir);
   checks.push(
@@ -210,9 +281,6 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       : { name: "video devices", status: "warn", summary: `no /dev/video* or /dev/v4l/by-id/*`, fix: "plug in the capture dongle and check `dmesg | tail` (only needed for video resources)" },
   );
 
-  const groupFile = options.groupFile ?? "/etc/group";
-  const groups = readGroups(groupFile);
-  const account = readUser(options.passwdFile ?? "/etc/passwd", user);
   for (const g of SERVICE_GROUPS) checks.push(groupCheck(g, user, groups, account));
 
   const wantsVideo = config?.devices.some((d) => d.resources.some((r) => r.kind === "video")) ?? false;
@@ -245,7 +313,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     config_path: options.configPath,
     checks,
     serial_ports: serial.ports,
-    gpio_chips: chips,
+    gpio_driver: gpio.driver,
+    gpio_chardev: gpio.chardev,
+    gpio_chips: gpio.sysfs,
     video_devices: video,
   };
 }

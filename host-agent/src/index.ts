@@ -26,9 +26,13 @@ export { VideoCapture, type VideoCaptureDeps } from "./capture/video-capture.js"
 export { ConsoleStream, type ConsoleSink, type ConsoleStreamOptions } from "./console-stream.js";
 export { Device, type DeviceCollaborators, type ResourceStateReport } from "./devices/device.js";
 export { listGpioChips, resolveSysfsNumber, type GpioChip } from "./devices/gpio/chips.js";
-export type { Bit, GpioLine, LineDirection, LineFactory, LineSpec } from "./devices/gpio/gpio-line.js";
+export type { Bit, GpioDriverName, GpioLine, LineBias, LineDirection, LineFactory, LineSpec } from "./devices/gpio/gpio-line.js";
 export { MemoryLine, MemoryLineFactory } from "./devices/gpio/memory-line.js";
 export { SysfsLine, SysfsLineFactory } from "./devices/gpio/sysfs-line.js";
+export { ChardevLine, ChardevLineFactory } from "./devices/gpio/chardev-line.js";
+export { chooseGpioDriver, createLineFactory, type GpioDriverChoice } from "./devices/gpio/driver-choice.js";
+export { UapiError, nativeUapi, type GpioUapi } from "./devices/gpio/uapi.js";
+export { ExpectEngine, type ExpectEngineOptions } from "./devices/expect-engine.js";
 export { PowerSwitch, type PowerState } from "./devices/power-switch.js";
 export { ConsoleHistory, type ConsoleEntry } from "./devices/console-history.js";
 export { ConsoleLogFile, consoleLogPath, type ConsoleLogFileOptions } from "./devices/console-log-file.js";

@@ -3,13 +3,20 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import { LabrigError } from "@labrig/shared";
 import { HEADER_CHIP_LABELS, type GpioChip } from "./devices/gpio/chips.js";
+import type { GpioDriverChoice } from "./devices/gpio/driver-choice.js";
+import type { ChardevChipReport } from "./devices/gpio/inventory.js";
 import type { SerialPortInfo } from "./devices/serial-ports.js";
 
 export interface InitOptions {
   host?: string;
   hubUrl?: string;
   ports: SerialPortInfo[];
+  /** Chips in the sysfs tree (used when there are no character devices). */
   chips: GpioChip[];
+  /** Chips through the character device, with their line names (GPIO17 …) and who holds each line. */
+  chardevChips?: ChardevChipReport[];
+  /** The driver the agent will use, said in a comment. */
+  gpioDriver?: GpioDriverChoice;
   /** Written into the config; the service's state directory by default. */
   dataDir?: string;
   tokenFile?: string;
@@ -38,11 +45,44 @@ export function defaultHostId(name = hostname()): string {
 
 const q = (s: string): string => JSON.stringify(s);
 
+/** The chip the examples use (the Pi header controller first), with how to write each example line. */
+interface ExampleChip {
+  label: string;
+  note: string;
+  /** The config line for BCM number `n`, with its name when the chip names its lines. */
+  line: (n: number) => string;
+  /** Lines by name that nobody holds, for the comment that offers them. */
+  free: string[];
+}
+
+function exampleChip(o: InitOptions): ExampleChip | null {
+  const pick = <C extends { label: string }>(chips: readonly C[]): C | undefined => HEADER_CHIP_LABELS.map((l) => chips.find((c) => c.label === l)).find((c) => c !== undefined) ?? chips[0];
+  const cd = pick(o.chardevChips ?? []);
+  if (cd) {
+    const free = cd.line_info.filter((l) => /^GPIO\d+$/.test(l.name) && !l.used);
+    return {
+      label: cd.label,
+      note: `chip ${cd.label} (${cd.path}, ${cd.lines} lines)`,
+      line: (n) => {
+        const info = cd.line_info[n];
+        const name = info?.name ? ` # ${info.name}${info.used ? `, in use by ${info.consumer || "the kernel"}: pick another` : ""}` : "";
+        return `line: ${n}${name}`;
+      },
+      free: free.map((l) => `${l.name}=${l.offset}`),
+    };
+  }
+  const sysfs = pick(o.chips);
+  if (sysfs) return { label: sysfs.label, note: `chip ${sysfs.label}, base ${sysfs.base} (the agent adds the base itself)`, line: (n) => `line: ${n}`, free: [] };
+  return null;
+}
+
 /** A starter config from what doctor found: one device per serial port, power/reset examples commented out. */
 export function renderInitConfig(o: InitOptions): string {
-  const chip = HEADER_CHIP_LABELS.map((l) => o.chips.find((c) => c.label === l)).find((c) => c !== undefined) ?? o.chips[0];
-  const chipLine = chip ? `chip: ${q(chip.label)}` : `chip: "pinctrl-bcm2711"   # no GPIO chip was found here; ls /sys/class/gpio on the Pi`;
-  const chipNote = chip ? `chip ${chip.label}, base ${chip.base} (the agent adds the base itself)` : "no GPIO chip detected on this machine";
+  const chip = exampleChip(o);
+  const chipLine = chip ? `chip: ${q(chip.label)}` : `chip: "pinctrl-bcm2711"   # no GPIO chip was found here; ls -l /dev/gpiochip* on the Pi`;
+  const chipNote = chip ? chip.note : "no GPIO chip detected on this machine";
+  const lineOf = (n: number): string => chip?.line(n) ?? `line: ${n}`;
+  const driverNote = o.gpioDriver ? `${o.gpioDriver.driver} here: ${o.gpioDriver.reason}` : "the character device where /dev/gpiochip* exists, else sysfs, else in-memory lines";
   const out: string[] = [
     `# labrig host agent config, written by \`labrig-agent init\` on ${(o.now ?? new Date()).toISOString()}.`,
     "# Check it with `labrig-agent doctor`. Environment overrides: LABRIG_HUB_URL, LABRIG_HUB_TOKEN, LOG_LEVEL.",
@@ -54,8 +94,9 @@ export function renderInitConfig(o: InitOptions): string {
     `data_dir: ${q(o.dataDir ?? "/var/lib/labrig")}`,
     "log_level: info",
     "gpio:",
-    "  driver: auto   # sysfs where /sys/class/gpio exists, in-memory lines elsewhere",
+    `  driver: auto   # ${driverNote}`,
   ];
+  if (chip && chip.free.length > 0) out.push(`# Free lines on ${chip.label} (name=line): ${chip.free.join(" ")}`);
   if (o.ports.length === 0) {
     out.push(
       "# No serial port was found when this file was written; a device looks like this:",
@@ -87,14 +128,14 @@ export function renderInitConfig(o: InitOptions): string {
       "      # - name: power",
       "      #   kind: power",
       `      #   ${chipLine}`,
-      `      #   line: ${power}`,
+      `      #   ${lineOf(power)}`,
       "      #   active_low: false",
       "      #   cycle_off_ms: 2000",
       "      # - name: reset",
       "      #   kind: gpio",
       "      #   direction: out",
       `      #   ${chipLine}`,
-      `      #   line: ${reset}`,
+      `      #   ${lineOf(reset)}`,
       "      #   active_low: true",
     );
   });

@@ -55,7 +55,7 @@ describe("agent config", () => {
       expect(c.hub).toEqual({ url: "http://127.0.0.1:8080", token: "lrh_file_token", token_file: join(f.dir, "secrets/token") });
       expect(c.data_dir).toBe(join(f.dir, "agent-data"));
       expect(c.log_level).toBe("info");
-      expect(c.gpio).toEqual({ driver: "memory", sysfs_root: "/sys/class/gpio" });
+      expect(c.gpio).toEqual({ driver: "memory", dev_dir: "/dev", sysfs_root: "/sys/class/gpio" });
       const [sim, real] = c.devices;
       expect(sim?.resources[0]).toEqual({
         name: "console",
@@ -71,7 +71,7 @@ describe("agent config", () => {
         log_files: 3,
       });
       expect(sim?.resources[1]).toMatchObject({ kind: "power", line: 17, chip: null, initial: 0, cycle_off_ms: 2000 });
-      expect(sim?.resources[2]).toMatchObject({ kind: "gpio", direction: "out", active_low: true, initial: 0, edge: "none", debounce_ms: 20, poll_ms: 50 });
+      expect(sim?.resources[2]).toMatchObject({ kind: "gpio", direction: "out", active_low: true, initial: 0, edge: "none", debounce_ms: 20, poll_ms: 50, bias: "as-is" });
       expect(real).toMatchObject({ id: "rpi4-a", labels: {}, capabilities: [], simulated: false });
       expect(real?.resources[0]).toMatchObject({ path: "/dev/serial/by-id/usb-FTDI", baud_rate: 9600, parity: "even", stop_bits: 2 });
       expect(real?.resources[1]).toMatchObject({ chip: "pinctrl-bcm2711", cycle_off_ms: null });
@@ -108,7 +108,7 @@ devices:
       expect(text).toMatch(/^host: must be 1-63 characters/m);
       expect(text).toMatch(/^hub\.url: must be an http:\/\/ or https:\/\/ URL/m);
       expect(text).toMatch(/^hub\.token_file: set only one of hub\.token and hub\.token_file/m);
-      expect(text).toMatch(/^gpio\.driver: must be one of "auto", "sysfs", "memory", got the string "magic"/m);
+      expect(text).toMatch(/^gpio\.driver: must be one of "auto", "chardev", "sysfs", "memory", got the string "magic"/m);
       expect(text).toMatch(/^devices\[0\]\.resources\[0\]\.baud_rate: expected a number, got the string "fast" \(e\.g\. baud_rate: 115200\)/m);
       expect(text).toMatch(/^devices\[0\]\.resources\[1\]: unknown key 'baudrate'/m);
       expect(text).toMatch(/^devices\[0\]\.resources\[1\]\.name: duplicate resource name 'console'/m);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -7,10 +7,12 @@ import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { listGpioChips } from "../src/devices/gpio/chips.js";
+import { gpioInventory } from "../src/devices/gpio/inventory.js";
 import { listSerialPorts } from "../src/devices/serial-ports.js";
 import { runDoctor, type DoctorReport } from "../src/doctor.js";
 import { renderInitConfig } from "../src/init.js";
 import { findSocat } from "../src/sim/pty.js";
+import { FakeGpioKernel } from "./fake-gpio-kernel.js";
 import { makeTempDir } from "./helpers.js";
 
 const CLI = new URL("../dist/cli.js", import.meta.url).pathname;
@@ -214,6 +216,99 @@ describe("labrig-agent init", () => {
       expect(full.devices[1]!.resources.map((r) => (r.kind === "serial" ? r.name : `${r.name}@${r.kind === "video" ? "" : r.line}`))).toEqual(["console", "power@22", "reset@23"]);
     } finally {
       temp.remove();
+    }
+  });
+});
+
+describe("doctor and init with GPIO character devices (a stand-in kernel answers for the chips)", () => {
+  function pi4Bench(memberOfGpio: boolean): { dir: string; dev: string; remove: () => void; kernel: FakeGpioKernel; groupFile: string; passwdFile: string } {
+    const temp = makeTempDir();
+    const dev = join(temp.dir, "dev");
+    mkdirSync(dev);
+    const kernel = new FakeGpioKernel();
+    const names = Array.from({ length: 58 }, (_, i) => (i === 0 ? "ID_SDA" : i === 1 ? "ID_SCL" : i < 28 ? `GPIO${i}` : `SOC_${i}`));
+    kernel.addChip({ path: join(dev, "gpiochip0"), label: "pinctrl-bcm2711", names, kernelUsed: { 17: "led0" } });
+    kernel.addChip({ path: join(dev, "gpiochip1"), label: "raspberrypi-exp-gpio", names: ["BT_ON", "WL_ON", "PWR_LED_OFF", "GLOBAL_RESET", "VDD_SD_IO_SEL", "CAM_GPIO", "SD_PWR_ON", "SD_OC_N"] });
+    // Raspberry Pi OS: root:gpio 0660 (its udev rule). The expander here as plain Debian leaves it: root:root 0600.
+    writeFileSync(join(dev, "gpiochip0"), "");
+    chownSync(join(dev, "gpiochip0"), 0, 997);
+    chmodSync(join(dev, "gpiochip0"), 0o660);
+    writeFileSync(join(dev, "gpiochip1"), "");
+    chmodSync(join(dev, "gpiochip1"), 0o600);
+    const groupFile = join(temp.dir, "group");
+    writeFileSync(groupFile, `root:x:0:\ngpio:x:997:${memberOfGpio ? "labrig" : ""}\ndialout:x:20:labrig\nvideo:x:44:labrig\nlabrig:x:999:\n`);
+    const passwdFile = join(temp.dir, "passwd");
+    writeFileSync(passwdFile, "root:x:0:0::/root:/bin/sh\nlabrig:x:999:999::/var/lib/labrig:/usr/sbin/nologin\n");
+    return { dir: temp.dir, dev, remove: temp.remove, kernel, groupFile, passwdFile };
+  }
+
+  it("lists chips with label, line count and line names, says which driver and why, and checks the user may open each chip", async () => {
+    const b = pi4Bench(false);
+    try {
+      const opts = { configPath: join(b.dir, "absent.yaml"), user: "labrig", devDir: b.dev, sysfsRoot: join(b.dir, "no-sysfs"), groupFile: b.groupFile, passwdFile: b.passwdFile, gpioUapi: b.kernel };
+      const report = await runDoctor(opts);
+      const check = (name: string) => report.checks.find((c) => c.name === name);
+      expect(report.gpio_driver).toEqual({ driver: "chardev", reason: `auto: found ${join(b.dev, "gpiochip0")}, ${join(b.dev, "gpiochip1")} (the GPIO character device)` });
+      expect(check("gpio driver")).toMatchObject({ status: "ok", summary: expect.stringContaining("chardev (auto: found") });
+      expect(check("gpio gpiochip0")).toMatchObject({ status: "ok", summary: "pinctrl-bcm2711, 58 lines, GPIO2…GPIO27; in use: GPIO17 (led0)" });
+      expect(check("gpio gpiochip1")).toMatchObject({ status: "ok", summary: "raspberrypi-exp-gpio, 8 lines" });
+      expect(report.gpio_chardev.map((c) => [c.label, c.lines, c.line_info[22]?.name])).toEqual([
+        ["pinctrl-bcm2711", 58, "GPIO22"],
+        ["raspberrypi-exp-gpio", 8, undefined],
+      ]);
+      expect(check(`access ${join(b.dev, "gpiochip0")}`)).toMatchObject({ status: "fail", summary: "labrig cannot open it for writing (mode 660, group gpio)", fix: "sudo usermod -aG gpio labrig (then restart the service)" });
+      expect(check(`access ${join(b.dev, "gpiochip1")}`)).toMatchObject({ status: "fail", fix: expect.stringContaining('SUBSYSTEM=="gpio", KERNEL=="gpiochip*", GROUP="gpio", MODE="0660"') });
+      expect(check("group gpio")).toMatchObject({ status: "fail" });
+      expect(report.ok).toBe(false);
+
+      const member = pi4Bench(true);
+      try {
+        const ok = await runDoctor({ ...opts, devDir: member.dev, groupFile: member.groupFile, passwdFile: member.passwdFile, gpioUapi: member.kernel });
+        expect(ok.checks.find((c) => c.name === `access ${join(member.dev, "gpiochip0")}`)).toMatchObject({ status: "ok", summary: "labrig can open it (mode 660, group gpio)" });
+      } finally {
+        member.remove();
+      }
+    } finally {
+      b.remove();
+    }
+  });
+
+  it("fails the driver check when real devices have lines but nothing physical would be switched", async () => {
+    const temp = makeTempDir();
+    try {
+      const path = join(temp.dir, "agent.yaml");
+      writeFileSync(path, `host: pi1\nhub: { url: "http://127.0.0.1:9", token: t }\ngpio: { dev_dir: ${JSON.stringify(join(temp.dir, "dev"))}, sysfs_root: ${JSON.stringify(join(temp.dir, "gpio"))} }\ndevices: [{ id: d, resources: [{ name: power, kind: power, line: 17 }] }]\n`);
+      const report = await runDoctor({ configPath: path, devDir: join(temp.dir, "dev"), hubTimeoutMs: 200 });
+      expect(report.checks.find((c) => c.name === "gpio driver")).toMatchObject({ status: "fail", summary: expect.stringContaining("memory (auto: no gpiochip devices") });
+    } finally {
+      temp.remove();
+    }
+  });
+
+  it("init offers lines by their names, flags lines in use, and lists the free ones; the result still loads when uncommented", () => {
+    const b = pi4Bench(true);
+    try {
+      const chardevChips = gpioInventory({ devDir: b.dev, sysfsRoot: join(b.dir, "none"), uapi: b.kernel }).chardev;
+      writeFileSync(join(b.dir, "token"), "t\n");
+      const text = renderInitConfig({
+        host: "pi4",
+        tokenFile: join(b.dir, "token"),
+        dataDir: join(b.dir, "data"),
+        ports: [{ path: "/dev/ttyUSB0", byId: [] }],
+        chips: [],
+        chardevChips,
+        gpioDriver: { driver: "chardev", reason: "auto: found /dev/gpiochip0" },
+      });
+      expect(text).toContain("  driver: auto   # chardev here: auto: found /dev/gpiochip0");
+      expect(text).toContain('chip: "pinctrl-bcm2711"');
+      expect(text).toContain("#   line: 17 # GPIO17, in use by led0: pick another");
+      expect(text).toContain("#   line: 27 # GPIO27\n");
+      expect(text).toMatch(/^# Free lines on pinctrl-bcm2711 \(name=line\): GPIO2=2 GPIO3=3 .* GPIO16=16 GPIO18=18 .* GPIO27=27$/m);
+      const path = join(b.dir, "agent.yaml");
+      writeFileSync(path, text.replace(/^ {6}# {1,3}(- name|kind|chip|line|active_low|cycle_off_ms|direction)/gm, (m) => m.replace("# ", "")));
+      expect(loadConfig(path, {}).devices[0]!.resources.map((r) => (r.kind === "power" || r.kind === "gpio" ? `${r.name}@${r.chip}:${r.line}` : r.name))).toEqual(["console", "power@pinctrl-bcm2711:17", "reset@pinctrl-bcm2711:27"]);
+    } finally {
+      b.remove();
     }
   });
 });

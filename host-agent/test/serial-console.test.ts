@@ -129,7 +129,7 @@ describe("SerialConsole over a real socat PTY pair", () => {
     await until(() => total >= MiB, "1 MiB to arrive", 20_000);
     expect(console_.pendingLength).toBeLessThanOrEqual(64 * 1024);
     expect(console_.logLength).toBeLessThanOrEqual(256 * 1024);
-    expect(console_.read(2 * MiB).length).toBe(256 * 1024);
+    expect(console_.tail(2 * MiB).length).toBe(256 * 1024);
     expect(stream.buffered).toBeLessThanOrEqual(256 * 1024);
     // When the hub comes back, what was kept is sent in bounded chunks with the loss counted.
     sink.ready = true;
@@ -164,12 +164,55 @@ describe("SerialConsole over a real socat PTY pair", () => {
     await until(() => got === "héllo\n", "the peer to receive the text");
   });
 
+  it("read by cursor returns only what arrived after the cursor, so a caller can check the console went silent", async () => {
+    await startConsole();
+    await writePeer(peer, "boot noise\r\n");
+    await until(() => received.includes("noise"), "the early output to arrive");
+    const now = console_.read(undefined, 1000);
+    expect(now).toMatchObject({ text: "", more: false, dropped: 0, restarted: false });
+    await writePeer(peer, "after power off\r\n");
+    await until(() => received.includes("after"), "the new output to arrive");
+    const fresh = console_.read(now.cursor, 1000);
+    expect(fresh).toMatchObject({ text: "after power off\r\n", more: false, dropped: 0, restarted: false });
+    // Nothing since: silence reads as empty text, with the same cursor to go on from.
+    expect(console_.read(fresh.cursor, 1000)).toEqual({ text: "", cursor: fresh.cursor, more: false, dropped: 0, restarted: false });
+    // max_bytes splits a read; nothing is lost between the pieces.
+    const part = console_.read(now.cursor, 5);
+    expect(part).toMatchObject({ text: "after", more: true });
+    expect(console_.read(part.cursor, 1000).text).toBe(" power off\r\n");
+  });
+
+  it("a cursor from an earlier run of the console restarts at the oldest output held and says so; one past the end is refused", async () => {
+    await startConsole();
+    await writePeer(peer, "first run\r\n");
+    await until(() => received.includes("first"), "output of the first run");
+    const old = console_.read(undefined, 1000).cursor;
+    await console_.stop();
+    await startConsole();
+    await writePeer(peer, "second run\r\n");
+    await until(() => received.includes("second"), "output of the second run");
+    const r = console_.read(old, 1000);
+    expect(r).toMatchObject({ text: "second run\r\n", restarted: true, dropped: 0 });
+    expect(r.cursor.split(":")[0]).not.toBe(old.split(":")[0]);
+    const [epoch] = r.cursor.split(":");
+    expect(() => console_.read(`${epoch}:999999`, 10)).toThrow(/past the end/);
+  });
+
+  it("a reader that fell behind the bounded log learns how many characters it missed", async () => {
+    await startConsole({ logChars: 64 });
+    const start = console_.read(undefined, 1000).cursor;
+    await writePeer(peer, "A".repeat(100));
+    await until(() => received.length >= 100, "100 characters to arrive");
+    const r = console_.read(start, 1000);
+    expect(r).toMatchObject({ text: "A".repeat(64), dropped: 36, restarted: false });
+  });
+
   it("read returns the tail of the console log", async () => {
     await startConsole();
     await writePeer(peer, "line one\r\nline two\r\nline three\r\n");
     await until(() => received.includes("three"), "the output to arrive");
-    expect(console_.read(12)).toBe("line three\r\n");
-    expect(console_.read(10_000)).toBe("line one\r\nline two\r\nline three\r\n");
+    expect(console_.tail(12)).toBe("line three\r\n");
+    expect(console_.tail(10_000)).toBe("line one\r\nline two\r\nline three\r\n");
   });
 });
 

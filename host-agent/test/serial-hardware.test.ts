@@ -120,7 +120,7 @@ describe("serial console logs", () => {
         total += line.length;
         await writePeer(peer, line);
       }
-      await until(() => console_.read(1 << 20).includes("line 0399"), "all lines to arrive", 10_000);
+      await until(() => console_.tail(1 << 20).includes("line 0399"), "all lines to arrive", 10_000);
       await console_.consoleLogFile!.flushed();
       const sizes = await consoleLogSizes(logPath, 5);
       expect(sizes).toHaveLength(3);
@@ -136,7 +136,7 @@ describe("serial console logs", () => {
       expect(console_.consoleLogFile!.droppedBytes).toBe(0);
       // The memory log carries arrival times too.
       const entries = console_.history(200);
-      expect(entries.map((e) => e.text).join("")).toBe(console_.read(200));
+      expect(entries.map((e) => e.text).join("")).toBe(console_.tail(200));
       expect(entries.every((e) => Math.abs(Date.now() - e.at) < 60_000)).toBe(true);
     } finally {
       await device.stop();

@@ -143,7 +143,7 @@ describe("planner with the real Gemini SDK against a local fake server", () => {
     const schema = req.body.generationConfig?.responseJsonSchema as { properties: { actions: { items: { anyOf: Array<{ properties: { action: { enum: string[] } } }> } } } };
     const offered = schema.properties.actions.items.anyOf.map((v) => v.properties.action.enum[0]);
     // Power is left out unless allowed by name.
-    expect(offered).toEqual(["serial.write", "serial.expect", "serial.read", "gpio.write", "gpio.read", "gpio.pulse", "capture.snapshot", "capture.record", "wait"]);
+    expect(offered).toEqual(["serial.write", "serial.expect", "serial.read", "serial.tail", "gpio.write", "gpio.read", "gpio.pulse", "capture.snapshot", "capture.record", "wait"]);
     expect(req.body.generationConfig?.responseMimeType).toBe("application/json");
 
     expect(published.map((p) => p.event)).toEqual(expect.arrayContaining(["plan.started", "plan.partial", "plan.finished"]));

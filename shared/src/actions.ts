@@ -1,13 +1,31 @@
 import { z } from "zod";
 import { LabrigError } from "./errors.js";
 import type { ResourceDescription, ResourceKind } from "./model.js";
-import { regexHazard } from "./regex-safety.js";
+import { patternProblem } from "./pattern.js";
 import { describeZodError } from "./validation.js";
 
 const Bit = z.union([z.literal(0), z.literal(1)]);
 const PowerState = z.enum(["on", "off"]);
 const Millis = (max: number, min = 0) => z.number().int().min(min).max(max);
 const NoParams = z.object({}).strict();
+
+/**
+ * A position in one console's output as serial.read hands it out: `<epoch>:<offset>`. The epoch
+ * changes whenever the agent (or the console) starts again, so a cursor from before a restart is
+ * recognised as such instead of being read as an offset into different output.
+ */
+export const SerialCursor = z.string().regex(/^[0-9a-z]{1,32}:\d{1,15}$/, "a cursor returned by serial.read (epoch:offset)");
+
+/** The cursor for `offset` characters into the output of the console run `epoch`. */
+export function formatSerialCursor(epoch: string, offset: number): string {
+  return `${epoch}:${offset}`;
+}
+
+/** The epoch and offset of a cursor that passed SerialCursor. */
+export function parseSerialCursor(cursor: string): { epoch: string; offset: number } {
+  const at = cursor.lastIndexOf(":");
+  return { epoch: cursor.slice(0, at), offset: Number(cursor.slice(at + 1)) };
+}
 
 /** Longest a single action may be asked to wait or expect, so no request can pin a device for hours. */
 export const MAX_ACTION_MS = 600_000;
@@ -54,14 +72,8 @@ export const ACTIONS = {
       .strict()
       .superRefine((p, ctx) => {
         if (!p.regex) return;
-        try {
-          new RegExp(p.pattern);
-        } catch (err) {
-          ctx.addIssue({ code: "custom", path: ["pattern"], message: `not a valid regular expression: ${(err as Error).message}` });
-          return;
-        }
-        const hazard = regexHazard(p.pattern);
-        if (hazard) ctx.addIssue({ code: "custom", path: ["pattern"], message: hazard });
+        const problem = patternProblem(p.pattern);
+        if (problem) ctx.addIssue({ code: "custom", path: ["pattern"], message: problem });
       }),
     result: z.object({
       match: z.string(),
@@ -71,7 +83,28 @@ export const ACTIONS = {
     retrySafe: false,
   },
   "serial.read": {
-    description: "Return the tail of the console log.",
+    description:
+      "Return the console output that arrived after the cursor `since` (from an earlier serial.read), and the cursor to pass next. Without since, nothing is returned and the cursor marks now. dropped counts characters the bounded history lost before they could be read; restarted means the cursor came from an earlier run of the agent, so the text starts at the oldest output held.",
+    resourceKind: "serial",
+    params: z
+      .object({
+        since: SerialCursor.optional(),
+        max_bytes: z.number().int().min(1).max(1_048_576).default(65_536),
+      })
+      .strict(),
+    result: z.object({
+      text: z.string(),
+      cursor: SerialCursor,
+      /** True when max_bytes stopped the read before the newest output: read again from cursor. */
+      more: z.boolean(),
+      dropped: z.number().int().nonnegative(),
+      restarted: z.boolean(),
+    }),
+    retrySafe: true,
+    readOnly: true,
+  },
+  "serial.tail": {
+    description: "Return the newest max_bytes of the console log (what a person would look at first).",
     resourceKind: "serial",
     params: z.object({ max_bytes: z.number().int().min(1).max(1_048_576).default(4096) }).strict(),
     result: z.object({ text: z.string() }),

@@ -3,7 +3,7 @@ export * from "./abort.js";
 export * from "./validation.js";
 export * from "./paging.js";
 export * from "./image.js";
-export * from "./regex-safety.js";
+export * from "./pattern.js";
 export * from "./model.js";
 export * from "./actions.js";
 export * from "./records.js";

@@ -14,9 +14,22 @@ export interface ConsoleHistoryOptions {
   coalesceMs?: number;
 }
 
+/** What arrived after a position: the text, where the next read starts, and what was lost meanwhile. */
+export interface HistoryRead {
+  text: string;
+  /** Absolute offset just after `text`. */
+  next: number;
+  /** True when `max` stopped the read before the newest character. */
+  more: boolean;
+  /** Characters after the requested position that were dropped before this read. */
+  dropped: number;
+}
+
 /**
  * The in-memory console log of one serial port: a ring of timestamped chunks bounded both in
  * characters and in entries, so neither a chatty device nor a one-byte-at-a-time one grows it.
+ * Every character has an absolute offset (characters appended since creation), so a reader can
+ * ask for what came after the offset it last saw and learn how much fell out of the ring meanwhile.
  */
 export class ConsoleHistory {
   private entries: ConsoleEntry[] = [];
@@ -27,6 +40,8 @@ export class ConsoleHistory {
   private readonly coalesceMs: number;
   /** Characters dropped since the history was created. */
   dropped = 0;
+  /** Characters appended since the history was created: the offset just after the newest one. */
+  private total = 0;
 
   constructor(options: ConsoleHistoryOptions) {
     this.capacity = options.capacityChars;
@@ -44,8 +59,19 @@ export class ConsoleHistory {
     return this.entries.length - this.head;
   }
 
+  /** Offset just after the newest character. */
+  get end(): number {
+    return this.total;
+  }
+
+  /** Offset of the oldest character still held. */
+  get start(): number {
+    return this.total - this.size;
+  }
+
   append(text: string, at = Date.now()): void {
     if (text.length === 0) return;
+    this.total += text.length;
     if (text.length > this.capacity) {
       this.dropped += text.length - this.capacity;
       text = text.slice(text.length - this.capacity);
@@ -72,6 +98,28 @@ export class ConsoleHistory {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }
+  }
+
+  /** Up to `max` characters from absolute offset `from` (clamped to what is held; callers check it is not past the end). */
+  readFrom(from: number, max: number): HistoryRead {
+    const begin = Math.max(from, this.start);
+    const dropped = begin - from;
+    const parts: string[] = [];
+    let need = max;
+    let pos = this.start;
+    for (let i = this.head; i < this.entries.length && need > 0; i++) {
+      const e = this.entries[i] as ConsoleEntry;
+      const entryEnd = pos + e.text.length;
+      if (entryEnd > begin) {
+        const piece = e.text.slice(Math.max(0, begin - pos), Math.max(0, begin - pos) + need);
+        parts.push(piece);
+        need -= piece.length;
+      }
+      pos = entryEnd;
+    }
+    const text = parts.join("");
+    const next = begin + text.length;
+    return { text, next, more: next < this.total, dropped };
   }
 
   /** The newest `max` characters as plain text. */

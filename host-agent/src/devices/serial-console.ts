@@ -1,10 +1,14 @@
+import { randomBytes } from "node:crypto";
 import { realpathSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
-import { LabrigError, abortReason, backoffMs, sleep } from "@labrig/shared";
+import { LabrigError, abortReason, backoffMs, formatSerialCursor, parseSerialCursor, sleep, type ActionResultOf } from "@labrig/shared";
 import { SerialPort } from "serialport";
 import type { Logger } from "../logger.js";
 import { ConsoleHistory, type ConsoleEntry } from "./console-history.js";
 import { ConsoleLogFile, type ConsoleLogFileOptions } from "./console-log-file.js";
+import { DEFAULT_EXPECT_BUFFER_CHARS, ExpectEngine, type ExpectOptions, type ExpectResult } from "./expect-engine.js";
+
+export type { ExpectOptions, ExpectResult } from "./expect-engine.js";
 
 export interface SerialConsoleOptions {
   /** `device/resource`, for logs and messages. */
@@ -16,7 +20,7 @@ export interface SerialConsoleOptions {
   stopBits: 1 | 2;
   rtsCts: boolean;
   txCharDelayMs: number;
-  /** Size of the console log that serial.read returns the tail of. */
+  /** Size of the console log that serial.read and serial.tail read from. */
   logChars?: number;
   /** Size of the not-yet-consumed buffer serial.expect searches. */
   expectBufferChars?: number;
@@ -35,40 +39,12 @@ export interface SerialConsoleHooks {
   onState?: (status: "ready" | "unavailable", detail?: string) => void;
 }
 
-export interface ExpectOptions {
-  pattern: string;
-  regex: boolean;
-  timeoutMs: number;
-  flush: boolean;
-}
-
-export interface ExpectResult {
-  match: string;
-  groups: (string | null)[];
-  transcript: string;
-}
-
-interface Match {
-  end: number;
-  match: string;
-  groups: (string | null)[];
-}
-
-interface Waiter {
-  find: (text: string) => Match | null;
-  flush: boolean;
-  started: boolean;
-  resolve: (r: ExpectResult) => void;
-  reject: (e: Error) => void;
-  cleanup: () => void;
-}
-
 export const DEFAULT_LOG_CHARS = 256 * 1024;
-export const DEFAULT_EXPECT_BUFFER_CHARS = 64 * 1024;
-const TIMEOUT_TAIL_CHARS = 300;
+export { DEFAULT_EXPECT_BUFFER_CHARS };
 
 /**
- * A serial console on the real serialport binding, with pexpect-style expect.
+ * A serial console on the real serialport binding: the transport under an ExpectEngine, and
+ * the console log that serial.read (by cursor) and serial.tail read.
  *
  * Memory is bounded everywhere: the log is a ring, the expect buffer drops its oldest text,
  * and no line parser is used (a peer that never sends a newline would grow one forever).
@@ -79,8 +55,9 @@ export class SerialConsole {
   private decoder = new StringDecoder("utf8");
   private readonly log: ConsoleHistory;
   private readonly logFile: ConsoleLogFile | null;
-  private pending = "";
-  private readonly waiters: Waiter[] = [];
+  private readonly engine: ExpectEngine;
+  /** Names this run of the console in its cursors: a cursor from an earlier run never reads as an offset into this one. */
+  private readonly epoch = randomBytes(6).toString("hex");
   private reopenTimer: NodeJS.Timeout | null = null;
   private presenceTimer: NodeJS.Timeout | null = null;
   /** What the configured path resolved to when the port was opened. */
@@ -89,7 +66,6 @@ export class SerialConsole {
   private running = false;
   private available: boolean | null = null;
   private openWaiters = new Set<() => void>();
-  private readonly expectCap: number;
 
   constructor(
     private readonly options: SerialConsoleOptions,
@@ -98,7 +74,7 @@ export class SerialConsole {
   ) {
     this.log = new ConsoleHistory({ capacityChars: options.logChars ?? DEFAULT_LOG_CHARS });
     this.logFile = options.logFile === undefined ? null : new ConsoleLogFile(options.logFile, logger);
-    this.expectCap = options.expectBufferChars ?? DEFAULT_EXPECT_BUFFER_CHARS;
+    this.engine = new ExpectEngine({ name: options.name, bufferChars: options.expectBufferChars ?? DEFAULT_EXPECT_BUFFER_CHARS });
   }
 
   get name(): string {
@@ -111,7 +87,7 @@ export class SerialConsole {
 
   /** Characters held for expect (bounded by expectBufferChars). */
   get pendingLength(): number {
-    return this.pending.length;
+    return this.engine.pendingLength;
   }
 
   /** Characters held in the console log (bounded by logChars). */
@@ -141,7 +117,7 @@ export class SerialConsole {
     if (this.reopenTimer) clearTimeout(this.reopenTimer);
     this.reopenTimer = null;
     this.stopPresenceCheck();
-    this.failWaiters(new LabrigError("device_unavailable", `Serial console ${this.name} was stopped; the agent is shutting down.`));
+    this.engine.failAll(new LabrigError("device_unavailable", `Serial console ${this.name} was stopped; the agent is shutting down.`));
     const port = this.port;
     this.port = null;
     if (port?.isOpen) {
@@ -177,8 +153,24 @@ export class SerialConsole {
   }
 
   /** The newest `maxChars` of the console log. Works while the port is away: the log is how one sees why it went. */
-  read(maxChars: number): string {
+  tail(maxChars: number): string {
     return this.log.tail(maxChars);
+  }
+
+  /**
+   * What arrived after cursor `since` (up to `maxChars`), with the cursor to pass next. Without
+   * `since` nothing is returned and the cursor marks now. A cursor of another epoch (an earlier
+   * run of the agent) restarts at the oldest output held; one past the end is refused.
+   */
+  read(since: string | undefined, maxChars: number): ActionResultOf<"serial.read"> {
+    if (since === undefined) return { text: "", cursor: formatSerialCursor(this.epoch, this.log.end), more: false, dropped: 0, restarted: false };
+    const cursor = parseSerialCursor(since);
+    const restarted = cursor.epoch !== this.epoch;
+    if (!restarted && cursor.offset > this.log.end) {
+      throw new LabrigError("validation_failed", `params.since: cursor ${since} is past the end of ${this.name}'s output (${this.log.end}); pass back a cursor that serial.read returned.`);
+    }
+    const r = this.log.readFrom(restarted ? 0 : cursor.offset, maxChars);
+    return { text: r.text, cursor: formatSerialCursor(this.epoch, r.next), more: r.more, dropped: r.dropped, restarted };
   }
 
   /** The newest `maxChars` of the console log with the time each stretch arrived. */
@@ -205,52 +197,12 @@ export class SerialConsole {
   }
 
   /**
-   * Waits for `pattern` in output not consumed by an earlier expect. On a match the buffer is
-   * consumed up to the end of the match. Several expects are served first come, first served.
+   * Waits for `pattern` in output not consumed by an earlier expect (see ExpectEngine); refuses
+   * at once while the port is not open.
    */
   expect(options: ExpectOptions, signal?: AbortSignal): Promise<ExpectResult> {
     this.requireOpen();
-    if (signal?.aborted) return Promise.reject(abortReason(signal));
-    const find = options.regex ? regexFinder(options.pattern) : literalFinder(options.pattern);
-    return new Promise<ExpectResult>((resolve, reject) => {
-      const waiter: Waiter = {
-        find,
-        flush: options.flush,
-        started: false,
-        resolve,
-        reject,
-        cleanup: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-        },
-      };
-      const remove = (): void => {
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-        waiter.cleanup();
-      };
-      const timer = setTimeout(() => {
-        const seen = this.pending.slice(-TIMEOUT_TAIL_CHARS);
-        remove();
-        reject(
-          new LabrigError(
-            "expect_timeout",
-            `No ${options.regex ? "match for the regular expression" : "occurrence of the text"} ${JSON.stringify(options.pattern)} on ${this.name} within ${options.timeoutMs} ms. ` +
-              (seen === "" ? "Nothing unread arrived meanwhile; is the device powered and the baud rate right?" : `Last unread output: ${JSON.stringify(seen)}`),
-            { details: { tail: seen } },
-          ),
-        );
-        this.pump();
-      }, options.timeoutMs);
-      const onAbort = (): void => {
-        remove();
-        reject(abortReason(signal as AbortSignal));
-        this.pump();
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.waiters.push(waiter);
-      this.pump();
-    });
+    return this.engine.expect(options, signal);
   }
 
   private requireOpen(): SerialPort {
@@ -354,7 +306,7 @@ export class SerialConsole {
   /** The open port went away: fail waiting expects, report it, and start reopening. */
   private lose(detail: string): void {
     this.stopPresenceCheck();
-    this.failWaiters(new LabrigError("device_unavailable", `Serial console ${this.name} went away while waiting (${detail}). The agent is reopening it; retry shortly.`));
+    this.engine.failAll(new LabrigError("device_unavailable", `Serial console ${this.name} went away while waiting (${detail}). The agent is reopening it; retry shortly.`));
     this.markUnavailable(detail);
     this.scheduleReopen();
   }
@@ -388,37 +340,8 @@ export class SerialConsole {
     const at = Date.now();
     this.log.append(text, at);
     this.logFile?.write(text, at);
-    this.pending += text;
-    if (this.pending.length > this.expectCap) this.pending = this.pending.slice(this.pending.length - this.expectCap);
     this.hooks.onData?.(text);
-    this.pump();
-  }
-
-  /** Serves the head waiter, then the next, until one finds no match in what is unread. */
-  private pump(): void {
-    for (;;) {
-      const head = this.waiters[0];
-      if (!head) return;
-      if (!head.started) {
-        head.started = true;
-        // A flush applies when this expect's turn comes, so an earlier expect still sees its text.
-        if (head.flush) this.pending = "";
-      }
-      const m = head.find(this.pending);
-      if (!m) return;
-      const transcript = this.pending.slice(0, m.end);
-      this.pending = this.pending.slice(m.end);
-      this.waiters.shift();
-      head.cleanup();
-      head.resolve({ match: m.match, groups: m.groups, transcript });
-    }
-  }
-
-  private failWaiters(err: LabrigError): void {
-    for (const w of this.waiters.splice(0)) {
-      w.cleanup();
-      w.reject(err);
-    }
+    this.engine.push(text);
   }
 }
 
@@ -431,25 +354,4 @@ function resolveTarget(path: string): string | null {
     // Unreadable (EACCES on a parent, ELOOP): treat as present; opening it will say what is wrong.
     return path;
   }
-}
-
-function literalFinder(pattern: string): (text: string) => Match | null {
-  return (text) => {
-    const i = text.indexOf(pattern);
-    return i < 0 ? null : { end: i + pattern.length, match: pattern, groups: [] };
-  };
-}
-
-function regexFinder(pattern: string): (text: string) => Match | null {
-  let re: RegExp;
-  try {
-    re = new RegExp(pattern);
-  } catch (err) {
-    throw new LabrigError("validation_failed", `params.pattern: not a valid regular expression: ${(err as Error).message}`);
-  }
-  return (text) => {
-    const m = re.exec(text);
-    if (!m) return null;
-    return { end: m.index + m[0].length, match: m[0], groups: m.slice(1).map((g) => g ?? null) };
-  };
 }

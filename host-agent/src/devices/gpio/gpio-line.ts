@@ -3,6 +3,9 @@ export type Bit = 0 | 1;
 
 export type LineDirection = "in" | "out";
 
+/** An input's pull resistor: as-is leaves whatever the firmware or device tree set. */
+export type LineBias = "as-is" | "pull-up" | "pull-down" | "disabled";
+
 /** What the agent needs to open one line; the driver decides where it lives (sysfs pin or memory). */
 export interface LineSpec {
   /** `device/resource`, for logs and error messages. */
@@ -15,6 +18,10 @@ export interface LineSpec {
   activeLow: boolean;
   /** Logical value an output is driven to when opened. */
   initial: Bit;
+  /** Inputs: the pull resistor to set, where the driver can (the character device can; sysfs cannot). */
+  bias?: LineBias;
+  /** Inputs: the debounce period to ask the kernel for when edges are watched (the character device only). */
+  debounceMs?: number;
 }
 
 /**
@@ -35,10 +42,18 @@ export interface GpioLine {
   watchInterrupts?(onEdge: () => void): void;
   /** Stops what watchInterrupts started. */
   unwatchInterrupts?(): void;
+  /**
+   * Set while watchInterrupts is active when the kernel debounces the edges itself (the character
+   * device's debounce attribute), so the watcher need not wait again before confirming a level.
+   */
+  readonly kernelDebounced?: boolean;
 }
 
-/** Opens lines for one driver (sysfs, memory). */
+/** How lines reach the hardware: the GPIO character device, the sysfs interface, or memory (nothing physical). */
+export type GpioDriverName = "chardev" | "sysfs" | "memory";
+
+/** Opens lines for one driver. */
 export interface LineFactory {
-  readonly driver: "sysfs" | "memory";
+  readonly driver: GpioDriverName;
   open(spec: LineSpec): Promise<GpioLine>;
 }

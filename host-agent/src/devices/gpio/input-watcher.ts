@@ -85,6 +85,8 @@ export class InputWatcher {
   /** A change may have happened: confirm the level after the debounce time, then report it. */
   private onSuspectedChange(): void {
     if (!this.running || this.debounceTimer) return;
+    // Edges the kernel already debounced need no second wait; the level is still confirmed by a read.
+    const wait = this.interrupts && this.line.kernelDebounced === true ? 0 : this.options.debounceMs;
     this.debounceTimer = setTimeout(() => {
       this.debounceTimer = null;
       if (!this.running) return;
@@ -93,7 +95,7 @@ export class InputWatcher {
       this.reported = value;
       const { edge } = this.options;
       if (edge === "both" || (edge === "rising" && value === 1) || (edge === "falling" && value === 0)) this.onValue(value);
-    }, this.options.debounceMs);
+    }, wait);
   }
 
   private readSafe(): Bit {

@@ -104,6 +104,10 @@ export class SysfsLineFactory implements LineFactory {
       throw new LabrigError("hardware_error", `Opening GPIO ${spec.line} on ${chip.label} (sysfs ${number}) for ${spec.name} failed: ${(err as Error).message}`, { cause: err });
     }
     this.logger.info({ line: spec.name, chip: chip.label, base: chip.base, offset: spec.line, sysfs: number, direction: spec.direction }, "gpio line opened");
+    if (spec.bias !== undefined && spec.bias !== "as-is") {
+      // The sysfs interface has no bias setting; the firmware's is what the pin gets.
+      this.logger.warn({ line: spec.name, bias: spec.bias }, `sysfs cannot set a pull resistor; set it in config.txt (gpio=${spec.line}=ip,${spec.bias === "pull-up" ? "pu" : spec.bias === "pull-down" ? "pd" : "pn"}) or use the character-device driver`);
+    }
     const line = new SysfsLine(spec.name, gpio, spec);
     line.onWatchError = (err) => this.logger.warn({ line: spec.name, err: err.message }, "gpio interrupt error");
     return line;

@@ -79,8 +79,8 @@ export function hostRoutes(deps: {
         const host = hostOr404(params.host);
         const device = deps.devices.get(host.id, params.device);
         if (!device) throw new LabrigError("unknown_device", `Host '${host.id}' has no device '${params.device}'.`);
-        // serial.read is the catalogue's console action, so resource resolution follows the same rules as an action.
-        const resource = resolveResource("serial.read", device.resources, query.resource ?? null);
+        // serial.tail is the catalogue's console-tail action, so resource resolution follows the same rules as an action.
+        const resource = resolveResource("serial.tail", device.resources, query.resource ?? null);
         return { host: host.id, device: device.id, resource, text: deps.consoles.text(host.id, device.id, resource ?? "") };
       },
     }),

@@ -10,7 +10,7 @@ import {
   type Step,
   type TargetSelector,
   type TestCaseBody,
-  regexHazard,
+  patternProblem,
 } from "@labrig/shared";
 import { Cron } from "croner";
 import type { z } from "zod";
@@ -94,14 +94,9 @@ function stepProblems(step: Step, path: string, earlier: ReadonlySet<string>, al
     if (e.op === "matches") {
       if (typeof e.value !== "string") problems.push({ path: `${at}.value`, message: "matches needs a regular expression as a string" });
       else {
-        try {
-          new RegExp(e.value);
-          // The hub evaluates it on its event loop against action results: the same hazard rule as expect patterns.
-          const hazard = regexHazard(e.value);
-          if (hazard) problems.push({ path: `${at}.value`, message: hazard });
-        } catch (err) {
-          problems.push({ path: `${at}.value`, message: `not a valid regular expression: ${(err as Error).message}` });
-        }
+        // The hub matches it on its event loop against action results, so it must compile for RE2 (linear time).
+        const problem = patternProblem(e.value);
+        if (problem) problems.push({ path: `${at}.value`, message: problem });
       }
     } else if (["gt", "gte", "lt", "lte"].includes(e.op) && typeof e.value !== "number") {
       problems.push({ path: `${at}.value`, message: `${e.op} needs a number` });
