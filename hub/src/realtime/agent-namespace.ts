@@ -157,6 +157,8 @@ export class AgentNamespace {
       const old = this.sessions.get(previous);
       if (old) old.dropReason = "replaced by a newer connection";
       log.info({ replaced_socket_id: previous.id }, "newer agent connection replaces the older one");
+      // Its disconnect below is no longer the live socket's, so what it was sent is settled here.
+      this.deps.dispatcher.hostLost(host, "replaced by a newer connection", previous.id);
       previous.disconnect(true);
     }
     log.info({ address: socket.handshake.address }, "agent connected");

@@ -77,6 +77,8 @@ interface Running {
   resource: string | null;
   /** The agent confirmed the start (action.started): from here on a lost host means `host_lost`, never a re-dispatch. */
   started: boolean;
+  /** The socket the request went out on: when a newer one replaces it, this action is lost with it. */
+  socketId: string;
   sentAtMs: number;
   deadline: NodeJS.Timeout;
 }
@@ -439,12 +441,14 @@ export class Dispatcher {
   /**
    * The host's live socket went away. Actions it had not started go back to the queue (another
    * device, or the same one when it returns); actions it had started fail with `host_lost`.
+   * With `socketId` (a newer socket replaced that one) only what was sent on that socket is lost, and
+   * the host takes work again at the new socket's hello (presence online).
    */
-  hostLost(host: string, reason: string): void {
+  hostLost(host: string, reason: string, socketId?: string): void {
     this.fleet.setOnline(host, false);
     for (const job of [...this.inflight.values()]) {
       const run = job.running;
-      if (!run || run.slot.host !== host) continue;
+      if (!run || run.slot.host !== host || (socketId !== undefined && run.socketId !== socketId)) continue;
       if (run.started) {
         this.finishRunning(
           job,
@@ -726,7 +730,7 @@ export class Dispatcher {
     slot.runningId = job.id;
     slot.lastUsedMs = performance.now();
     const deadline = setTimeout(() => this.onDeadline(job, timeoutMs), timeoutMs + HUB_DEADLINE_MARGIN_MS);
-    job.running = { slot, wireId, resource, started: false, sentAtMs: Date.now(), deadline };
+    job.running = { slot, wireId, resource, started: false, socketId: socket.id, sentAtMs: Date.now(), deadline };
     this.inflight.set(wireId, job);
     this.actions.markDispatched(job.id, slot.host, slot.device, resource, nowIso());
     const message: ActionRequest = { id: wireId, device: slot.device, action: job.action, resource, params: job.params, timeout_ms: timeoutMs };
