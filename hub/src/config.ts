@@ -74,7 +74,15 @@ export interface SecurityConfig {
   jwtPublicKeyFile: string | null;
   /** JWT_ROLE_CLAIM: the claim holding viewer/operator/admin. */
   jwtRoleClaim: string;
-  /** JWT_ISSUER / JWT_AUDIENCE: checked when set. */
+  /** JWT_JWKS_URL: an OIDC provider's published keys (RS256, PS256, ES256); excludes JWT_PUBLIC_KEY_FILE. */
+  jwtJwksUrl: string | null;
+  /** JWT_JWKS_TIMEOUT_MS: longest wait for the JWKS endpoint. */
+  jwtJwksTimeoutMs: number;
+  /** JWT_JWKS_CACHE_S: how long fetched keys are used before they are fetched again. */
+  jwtJwksCacheS: number;
+  /** JWT_MAX_LIFETIME_S: longest validity a JWT may have (exp − iat, or exp − now without iat). */
+  jwtMaxLifetimeS: number;
+  /** JWT_ISSUER / JWT_AUDIENCE: checked when set (a warning at start when a JWT method is on and one is unset). */
   jwtIssuer: string | null;
   jwtAudience: string | null;
   /** LABRIG_CORS_ORIGINS: browser origins allowed to call the API and open sockets; empty = same origin only. */
@@ -93,6 +101,8 @@ const intFromEnv = (min: number, max: number) =>
     .regex(/^\d+$/, "must be a whole number")
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
+
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"]);
 
 // Keys are the environment variable names, so every validation message names the variable to fix.
 const EnvSchema = z.object({
@@ -120,6 +130,17 @@ const EnvSchema = z.object({
   JWT_SECRET: z.string().min(32, "must be at least 32 characters for HS256 (generate one with: openssl rand -base64 48)").optional(),
   JWT_PUBLIC_KEY_FILE: z.string().trim().min(1).optional(),
   JWT_ROLE_CLAIM: z.string().trim().min(1).max(128).default("role"),
+  JWT_JWKS_URL: z
+    .url("must be a URL such as https://idp.example.com/.well-known/jwks.json")
+    .refine((u) => {
+      const url = URL.parse(u);
+      return url !== null && (url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname)));
+    }, "must be https:// (plain http only for a provider on this machine: 127.0.0.1, ::1 or localhost)")
+    .refine((u) => URL.parse(u)?.username === "" && URL.parse(u)?.password === "", "must not carry credentials (user:password@)")
+    .optional(),
+  JWT_JWKS_TIMEOUT_MS: intFromEnv(100, 60_000).default(5000),
+  JWT_JWKS_CACHE_S: intFromEnv(1, 86_400).default(600),
+  JWT_MAX_LIFETIME_S: intFromEnv(60, 30 * 86_400).default(86_400),
   JWT_ISSUER: z.string().trim().min(1).optional(),
   JWT_AUDIENCE: z.string().trim().min(1).optional(),
   LABRIG_CORS_ORIGINS: z
@@ -166,6 +187,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     );
   }
   const e = parsed.data;
+  if (e.JWT_JWKS_URL !== undefined && e.JWT_PUBLIC_KEY_FILE !== undefined) {
+    throw new LabrigError("validation_failed", "Invalid hub configuration: JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL are both set; set one (the JWKS carries the provider's keys, rotation included).");
+  }
   const dataDir = isAbsolute(e.LABRIG_DATA_DIR) ? e.LABRIG_DATA_DIR : resolve(cwd, e.LABRIG_DATA_DIR);
   return {
     port: e.PORT,
@@ -185,6 +209,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       jwtSecret: e.JWT_SECRET ?? null,
       jwtPublicKeyFile: e.JWT_PUBLIC_KEY_FILE === undefined ? null : isAbsolute(e.JWT_PUBLIC_KEY_FILE) ? e.JWT_PUBLIC_KEY_FILE : resolve(cwd, e.JWT_PUBLIC_KEY_FILE),
       jwtRoleClaim: e.JWT_ROLE_CLAIM,
+      jwtJwksUrl: e.JWT_JWKS_URL ?? null,
+      jwtJwksTimeoutMs: e.JWT_JWKS_TIMEOUT_MS,
+      jwtJwksCacheS: e.JWT_JWKS_CACHE_S,
+      jwtMaxLifetimeS: e.JWT_MAX_LIFETIME_S,
       jwtIssuer: e.JWT_ISSUER ?? null,
       jwtAudience: e.JWT_AUDIENCE ?? null,
       corsOrigins: e.LABRIG_CORS_ORIGINS,
@@ -231,6 +259,12 @@ export function configSummary(config: HubConfig): Record<string, unknown> {
     admin_key: config.security.adminKey === null ? "unset" : "set",
     jwt_secret: config.security.jwtSecret === null ? "unset" : "set",
     jwt_public_key_file: config.security.jwtPublicKeyFile,
+    jwt_jwks_url: config.security.jwtJwksUrl === null ? "unset" : "set",
+    jwt_jwks_timeout_ms: config.security.jwtJwksTimeoutMs,
+    jwt_jwks_cache_s: config.security.jwtJwksCacheS,
+    jwt_max_lifetime_s: config.security.jwtMaxLifetimeS,
+    jwt_issuer: config.security.jwtIssuer ?? "unset",
+    jwt_audience: config.security.jwtAudience ?? "unset",
     jwt_role_claim: config.security.jwtRoleClaim,
     cors_origins: config.security.corsOrigins,
     auth_fail_limit: config.security.authFailLimit,
