@@ -240,6 +240,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   };
 }
 
+/** The secret values of the configuration, which the logger scrubs from every line should one slip into a message. */
+export function configSecrets(config: HubConfig): (string | null)[] {
+  return [config.security.adminKey, config.security.jwtSecret, config.planner.apiKey];
+}
+
 /** The configuration as logged at start. Secret fields are masked here: add every new one. */
 export function configSummary(config: HubConfig): Record<string, unknown> {
   return {

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { Server as SocketServer } from "socket.io";
 import { createApp } from "./api/app.js";
 import { servedRoutes, type ServedRoute } from "./api/route-inventory.js";
-import { configSummary, type HubConfig } from "./config.js";
+import { configSecrets, configSummary, type HubConfig } from "./config.js";
 import { HubDatabase } from "./db/database.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AgentConnections } from "./realtime/agent-connections.js";
@@ -72,7 +72,7 @@ const HTTP_DRAIN_MS = 3000;
  * graph is built there because repositories prepare statements against the open database.
  */
 export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel, 1, configSecrets(config));
   const database = new HubDatabase(config.dbPath, logger);
   const announce = options.announce ?? ((text: string) => void process.stderr.write(text));
   let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner } | null = null;

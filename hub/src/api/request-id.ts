@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
+import { redactUrl } from "../log-redaction.js";
 import type { Logger } from "../logger.js";
 import type { Principal } from "../services/operator-auth.js";
 
@@ -31,10 +32,12 @@ export function requestContext(logger: Logger) {
     res.locals.log = log;
     res.setHeader("X-Request-Id", requestId);
     const started = process.hrtime.bigint();
-    log.debug({ method: req.method, url: req.originalUrl }, "request");
+    // A credential in the query (refused on REST, but clients send one anyway) must not reach the log.
+    const url = redactUrl(req.originalUrl);
+    log.debug({ method: req.method, url }, "request");
     res.on("finish", () => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      const entry = { method: req.method, url: req.originalUrl, status: res.statusCode, duration_ms: Math.round(durationMs * 1000) / 1000, request_id: requestId };
+      const entry = { method: req.method, url, status: res.statusCode, duration_ms: Math.round(durationMs * 1000) / 1000, request_id: requestId };
       if (res.statusCode >= 500) log.error(entry, "response");
       else log.info(entry, "response");
     });

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { LabrigError, toLabrigError } from "@labrig/shared";
-import { loadConfig, type HubConfig } from "../config.js";
+import { configSecrets, loadConfig, type HubConfig } from "../config.js";
 import { HubDatabase } from "../db/database.js";
 import { createHub, type Hub, type HubAddress } from "../hub.js";
 import { createLogger, type Logger } from "../logger.js";
@@ -61,7 +61,7 @@ class UsageError extends Error {}
 
 /** Opens the database for an admin command (migrating it), runs `fn`, closes it. Logs go to stderr: stdout is the command's output. */
 function withAdmin<T>(config: HubConfig, fn: (tokens: HostTokens, hosts: HostsRepository, devices: DevicesRepository, database: HubDatabase) => T): T {
-  const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, 2);
+  const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, 2, configSecrets(config));
   const database = new HubDatabase(config.dbPath, logger);
   database.start();
   try {
@@ -112,7 +112,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     switch (command) {
       case "serve": {
         if (sub !== undefined) throw new UsageError(`serve takes no arguments, got '${sub}'.`);
-        const logger = createLogger(config.logLevel);
+        const logger = createLogger(config.logLevel, 1, configSecrets(config));
         const hub = createHub(config, { logger, announce: io.stderr });
         const address = await hub.start();
         return { exitCode: 0, served: { hub, logger, address } };
