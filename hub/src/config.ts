@@ -1,6 +1,7 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { LabrigError, describeZodError } from "@labrig/shared";
 import { z } from "zod";
+import type { HostLimits } from "./services/host-limits.js";
 
 /** Everything the hub reads from its environment, validated once at start. */
 export interface HubConfig {
@@ -31,6 +32,8 @@ export interface HubConfig {
   security: SecurityConfig;
   /** Campaign runs: leases and artifact retention. */
   runs: RunsConfig;
+  /** What one host may cost the hub: devices and resources in its hello, console bytes kept. */
+  hostLimits: HostLimitsConfig;
   /** Gemini planning; `apiKey` null means the planner is off and its endpoints answer planner_unavailable. */
   planner: PlannerConfig;
 }
@@ -50,6 +53,14 @@ export interface PlannerConfig {
   tokensPerDay: number;
   /** Longest edge of a frame sent to the model. */
   maxEdge: number;
+}
+
+/** Per-host bounds (LABRIG_MAX_*, LABRIG_CONSOLE_*): a host cannot make the hub grow without limit. */
+export interface HostLimitsConfig extends HostLimits {
+  /** LABRIG_CONSOLE_BUFFER_BYTES: console tail kept per resource. */
+  consoleResourceBytes: number;
+  /** LABRIG_CONSOLE_HOST_BYTES: console tails kept per host, all resources together. */
+  consoleHostBytes: number;
 }
 
 /** Campaign runner settings. */
@@ -149,6 +160,11 @@ const EnvSchema = z.object({
     .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, "each origin must look like https://dash.example.com or http://localhost:5173 (scheme, host, optional port; no path)")))
     .default([]),
   LABRIG_AUTH_FAIL_LIMIT: intFromEnv(1, 1_000_000).default(20),
+  LABRIG_MAX_DEVICES_PER_HOST: intFromEnv(1, 256).default(64),
+  LABRIG_MAX_RESOURCES_PER_DEVICE: intFromEnv(1, 64).default(32),
+  LABRIG_MAX_RESOURCES_PER_HOST: intFromEnv(1, 16_384).default(256),
+  LABRIG_CONSOLE_BUFFER_BYTES: intFromEnv(1024, 16 * 1024 ** 2).default(64 * 1024),
+  LABRIG_CONSOLE_HOST_BYTES: intFromEnv(1024, 1024 ** 3).default(1024 ** 2),
   LABRIG_ARTIFACT_MAX_AGE_DAYS: intFromEnv(1, 36_500).default(30),
   LABRIG_ARTIFACT_MAX_BYTES: intFromEnv(0, Number.MAX_SAFE_INTEGER).default(5 * 1024 ** 3),
   LABRIG_RUN_LEASE_TTL_S: intFromEnv(5, 86_400).default(60),
@@ -218,6 +234,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       corsOrigins: e.LABRIG_CORS_ORIGINS,
       authFailLimit: e.LABRIG_AUTH_FAIL_LIMIT,
     },
+    hostLimits: {
+      maxDevicesPerHost: e.LABRIG_MAX_DEVICES_PER_HOST,
+      maxResourcesPerDevice: e.LABRIG_MAX_RESOURCES_PER_DEVICE,
+      maxResourcesPerHost: e.LABRIG_MAX_RESOURCES_PER_HOST,
+      consoleResourceBytes: e.LABRIG_CONSOLE_BUFFER_BYTES,
+      consoleHostBytes: e.LABRIG_CONSOLE_HOST_BYTES,
+    },
     runs: {
       artifactMaxAgeDays: e.LABRIG_ARTIFACT_MAX_AGE_DAYS,
       artifactMaxBytes: e.LABRIG_ARTIFACT_MAX_BYTES,
@@ -273,6 +296,11 @@ export function configSummary(config: HubConfig): Record<string, unknown> {
     jwt_role_claim: config.security.jwtRoleClaim,
     cors_origins: config.security.corsOrigins,
     auth_fail_limit: config.security.authFailLimit,
+    max_devices_per_host: config.hostLimits.maxDevicesPerHost,
+    max_resources_per_device: config.hostLimits.maxResourcesPerDevice,
+    max_resources_per_host: config.hostLimits.maxResourcesPerHost,
+    console_buffer_bytes: config.hostLimits.consoleResourceBytes,
+    console_host_bytes: config.hostLimits.consoleHostBytes,
     artifact_max_age_days: config.runs.artifactMaxAgeDays,
     artifact_max_bytes: config.runs.artifactMaxBytes,
     run_lease_ttl_s: config.runs.leaseTtlS,

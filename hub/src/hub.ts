@@ -93,7 +93,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const agentArtifacts = new AgentArtifacts(connections, hosts, logger.child({ component: "agent-artifacts" }));
     const video = new VideoRelay(connections, logger.child({ component: "video-relay" }));
     videoRelay = video;
-    const consoles = new ConsoleBuffers();
+    const consoles = new ConsoleBuffers({ resourceBytes: config.hostLimits.consoleResourceBytes, hostBytes: config.hostLimits.consoleHostBytes });
     const registry = new PresenceRegistry(hosts, events, config, logger.child({ component: "presence" }));
     const fleet = new Fleet(devices);
     fleet.loadAll();
@@ -193,6 +193,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       consoles,
       hubVersion: HUB_VERSION,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
+      limits: config.hostLimits,
       logger: logger.child({ component: "agent-namespace" }),
       video,
       ...(planner.available ? { frames: planner } : {}),

@@ -24,6 +24,7 @@ import type { HostEventsRepository } from "../repositories/host-events.js";
 import type { HostsRepository } from "../repositories/hosts.js";
 import type { Dispatcher } from "../services/dispatcher.js";
 import type { ConsoleBuffers } from "../services/console-buffers.js";
+import { helloRefusal, type HostLimits } from "../services/host-limits.js";
 import type { PresenceRegistry } from "../services/registry.js";
 import type { HostTokens } from "../services/tokens.js";
 import type { VideoRelay } from "../services/video-relay.js";
@@ -41,6 +42,8 @@ export interface AgentNamespaceDeps {
   consoles: ConsoleBuffers;
   hubVersion: string;
   heartbeatIntervalMs: number;
+  /** Devices and resources one hello may declare. */
+  limits: HostLimits;
   logger: Logger;
   /** Live video fan-out; without it `stream.chunk` is acknowledged and dropped. */
   video?: VideoRelay;
@@ -243,6 +246,12 @@ export class AgentNamespace {
   private onHello(socket: Socket, session: AgentSession, log: Logger, payload: unknown, ack: Ack | undefined): void {
     const hello = this.parse(HelloSchema, "hello", payload, log, ack);
     if (!hello || !this.sameHost(session, hello.host, "hello", log, ack)) return;
+    const refusal = helloRefusal(hello, this.deps.limits);
+    if (refusal) {
+      log.warn({ devices: hello.devices.length, problem: refusal.message }, "hello declares more than this hub accepts; refused");
+      ack?.({ ok: false, error: refusal.toEnvelope() });
+      return;
+    }
     if (!this.deps.connections.isLive(session.host, socket)) {
       ack?.({ ok: false, error: makeEnvelope("conflict", "A newer connection for this host replaced this one.") });
       return;
