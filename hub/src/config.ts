@@ -55,7 +55,7 @@ export interface PlannerConfig {
   maxEdge: number;
 }
 
-/** Per-host bounds (LABRIG_MAX_*, LABRIG_CONSOLE_*): a host cannot make the hub grow without limit. */
+/** Per-host bounds (devices, resources, console bytes): a host cannot make the hub grow without limit. */
 export interface HostLimitsConfig extends HostLimits {
   /** LABRIG_CONSOLE_BUFFER_BYTES: console tail kept per resource. */
   consoleResourceBytes: number;
