@@ -2,6 +2,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { LabrigError, describeZodError } from "@labrig/shared";
 import { z } from "zod";
 import type { HostLimits } from "./services/host-limits.js";
+import type { RetentionSettings } from "./services/retention/pruner.js";
 
 /** Everything the hub reads from its environment, validated once at start. */
 export interface HubConfig {
@@ -34,6 +35,8 @@ export interface HubConfig {
   runs: RunsConfig;
   /** What one host may cost the hub: devices and resources in its hello, console bytes kept. */
   hostLimits: HostLimitsConfig;
+  /** How long history is kept (days per kind of record, 0 = forever) and how often it is pruned. */
+  retention: RetentionSettings;
   /** Gemini planning; `apiKey` null means the planner is off and its endpoints answer planner_unavailable. */
   planner: PlannerConfig;
 }
@@ -73,6 +76,8 @@ export interface RunsConfig {
   leaseTtlS: number;
   /** LABRIG_RUN_DEVICE_WAIT_MS: longest a test waits for a free matching device. */
   deviceWaitMs: number;
+  /** LABRIG_SCHEDULE_MIN_INTERVAL_S: a campaign's cron may not fire more often than this. */
+  scheduleMinIntervalS: number;
 }
 
 /** Operator authentication and browser-facing settings. Secrets here are never logged (see configSummary). */
@@ -169,6 +174,13 @@ const EnvSchema = z.object({
   LABRIG_ARTIFACT_MAX_BYTES: intFromEnv(0, Number.MAX_SAFE_INTEGER).default(5 * 1024 ** 3),
   LABRIG_RUN_LEASE_TTL_S: intFromEnv(5, 86_400).default(60),
   LABRIG_RUN_DEVICE_WAIT_MS: intFromEnv(0, 600_000).default(600_000),
+  LABRIG_SCHEDULE_MIN_INTERVAL_S: intFromEnv(1, 86_400).default(60),
+  LABRIG_RETAIN_ACTIONS_DAYS: intFromEnv(0, 36_500).default(90),
+  LABRIG_RETAIN_HOST_EVENTS_DAYS: intFromEnv(0, 36_500).default(90),
+  LABRIG_RETAIN_PLANS_DAYS: intFromEnv(0, 36_500).default(30),
+  LABRIG_RETAIN_RUNS_DAYS: intFromEnv(0, 36_500).default(180),
+  LABRIG_RETAIN_LEASES_DAYS: intFromEnv(0, 36_500).default(30),
+  LABRIG_PRUNE_INTERVAL_S: intFromEnv(1, 86_400).default(3600),
   GEMINI_API_KEY: z.string().trim().min(1).optional(),
   // A current Flash model: fast and cheap enough to be asked once per step of a goal.
   GEMINI_MODEL: z.string().trim().regex(/^[A-Za-z0-9._-]{1,100}$/, "must be a model name such as gemini-2.5-flash").default("gemini-2.5-flash"),
@@ -246,6 +258,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       artifactMaxBytes: e.LABRIG_ARTIFACT_MAX_BYTES,
       leaseTtlS: e.LABRIG_RUN_LEASE_TTL_S,
       deviceWaitMs: e.LABRIG_RUN_DEVICE_WAIT_MS,
+      scheduleMinIntervalS: e.LABRIG_SCHEDULE_MIN_INTERVAL_S,
+    },
+    retention: {
+      actionsDays: e.LABRIG_RETAIN_ACTIONS_DAYS,
+      hostEventsDays: e.LABRIG_RETAIN_HOST_EVENTS_DAYS,
+      plansDays: e.LABRIG_RETAIN_PLANS_DAYS,
+      runsDays: e.LABRIG_RETAIN_RUNS_DAYS,
+      leasesDays: e.LABRIG_RETAIN_LEASES_DAYS,
+      intervalMs: e.LABRIG_PRUNE_INTERVAL_S * 1000,
     },
     planner: {
       apiKey: e.GEMINI_API_KEY ?? null,
@@ -305,6 +326,15 @@ export function configSummary(config: HubConfig): Record<string, unknown> {
     artifact_max_bytes: config.runs.artifactMaxBytes,
     run_lease_ttl_s: config.runs.leaseTtlS,
     run_device_wait_ms: config.runs.deviceWaitMs,
+    schedule_min_interval_s: config.runs.scheduleMinIntervalS,
+    retention_days: {
+      actions: config.retention.actionsDays,
+      host_events: config.retention.hostEventsDays,
+      plans: config.retention.plansDays,
+      runs: config.retention.runsDays,
+      leases: config.retention.leasesDays,
+    },
+    prune_interval_ms: config.retention.intervalMs,
     gemini_api_key: config.planner.apiKey === null ? "unset (planner off)" : "set",
     gemini_model: config.planner.model,
     gemini_base_url: config.planner.baseUrl ?? "SDK default",

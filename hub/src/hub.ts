@@ -32,6 +32,8 @@ import { HostTokens } from "./services/tokens.js";
 import { HUB_VERSION } from "./version.js";
 import { createCampaigns, type CampaignService, type GoalRunner } from "./services/campaigns/index.js";
 import { PlansRepository } from "./repositories/plans.js";
+import { RetentionRepository } from "./repositories/retention.js";
+import { RetentionPruner } from "./services/retention/pruner.js";
 import { PlannerFleetBridge } from "./services/planner/fleet-bridge.js";
 import { GeminiModel } from "./services/planner/gemini-model.js";
 import { PlannerGoalRunner } from "./services/planner/goal-runner.js";
@@ -75,7 +77,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
   const logger = options.logger ?? createLogger(config.logLevel, 1, configSecrets(config));
   const database = new HubDatabase(config.dbPath, logger);
   const announce = options.announce ?? ((text: string) => void process.stderr.write(text));
-  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner } | null = null;
+  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner; pruner: RetentionPruner } | null = null;
   let starting: Promise<HubAddress> | null = null;
   let videoRelay: VideoRelay | null = null;
 
@@ -145,6 +147,9 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const goals = options.goals ?? (planner.available ? new PlannerGoalRunner(planner, plannerLog) : null);
     // Test cases, campaigns and runs: runner, cron scheduler and artifact retention over the dispatcher and leases.
     const campaigns = createCampaigns({ db, config, dispatcher, leases, leaseBook, fleet, actions, consoles, agentArtifacts, bus, goals, logger });
+    // Retention: the quiet moment before listening converts an old database to incremental vacuum once.
+    database.ensureIncrementalVacuum();
+    const pruner = new RetentionPruner(new RetentionRepository(db), { runs: join(config.dataDir, "runs"), plans: join(config.dataDir, "plans") }, config.retention, logger.child({ component: "retention" }));
     // The app exists before the /agent namespace; it reaches it through this link once started.
     const agentLinks = { disconnect: (hostId: string, reason: string): boolean => running?.agents.disconnectHost(hostId, reason) ?? false };
     const app = createApp({
@@ -207,8 +212,9 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     leases.start();
     agents.start();
     dashboard.start();
-    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns, planner };
+    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns, planner, pruner };
     await campaigns.start();
+    pruner.start();
 
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -265,6 +271,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     videoRelay = null;
     if (r) {
       logger.info("labrig hub stopping");
+      await r.pruner.stop();
       // Runs first: they cancel their actions and release their leases while dispatcher and agents are still up.
       await r.campaigns.stop();
       // Then plans under way: canceled, each stored with its outcome before the database closes.

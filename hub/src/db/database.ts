@@ -39,6 +39,8 @@ export class HubDatabase {
     mkdirSync(dirname(this.path), { recursive: true });
     const db = new BetterSqlite3(this.path);
     try {
+      // Before the first table: a new database frees pages incrementally (retention's reclaim); see ensureIncrementalVacuum for older files.
+      if (db.pragma("page_count", { simple: true }) === 0) db.pragma("auto_vacuum = INCREMENTAL");
       db.pragma("journal_mode = WAL");
       db.pragma("foreign_keys = ON");
       db.pragma("busy_timeout = 5000");
@@ -85,6 +87,22 @@ export class HubDatabase {
 
   get filePath(): string {
     return this.path;
+  }
+
+  /**
+   * Makes a database created before retention existed free pages incrementally: auto_vacuum can only
+   * change with a full VACUUM, done once here (the hub calls this at start, before it listens: the one
+   * quiet moment). Returns whether the conversion ran.
+   */
+  ensureIncrementalVacuum(): boolean {
+    const db = this.db;
+    const INCREMENTAL = 2;
+    if (db.pragma("auto_vacuum", { simple: true }) === INCREMENTAL) return false;
+    const started = Date.now();
+    db.pragma("auto_vacuum = INCREMENTAL");
+    db.exec("VACUUM");
+    this.logger.info({ db_path: this.path, duration_ms: Date.now() - started }, "database converted to incremental vacuum (once)");
+    return true;
   }
 
   /** Highest applied migration version (0 when none). */

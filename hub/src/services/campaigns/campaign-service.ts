@@ -29,6 +29,8 @@ export interface CampaignServiceDeps {
   runs: RunsRepository;
   runner: CampaignRunner;
   artifacts: RunArtifactStore;
+  /** LABRIG_SCHEDULE_MIN_INTERVAL_S: schedules that fire more often are refused at save. */
+  scheduleMinIntervalS: number;
   logger: Logger;
 }
 
@@ -112,7 +114,7 @@ export class CampaignService {
   }
 
   createCampaign(body: unknown): CampaignRecord {
-    const spec = validateCampaign(body, (id) => this.deps.testcases.get(id));
+    const spec = validateCampaign(body, (id) => this.deps.testcases.get(id), this.deps.scheduleMinIntervalS);
     this.uniqueName("campaign", spec.name, this.deps.campaigns.byName(spec.name)?.id, null);
     const id = randomUUID();
     this.deps.campaigns.insert(id, { ...spec, schedule: spec.schedule ?? null }, nowIso());
@@ -122,7 +124,7 @@ export class CampaignService {
 
   updateCampaign(id: string, body: unknown): CampaignRecord {
     const existing = this.storedCampaign(id);
-    const spec = validateCampaign(body, (tc) => this.deps.testcases.get(tc));
+    const spec = validateCampaign(body, (tc) => this.deps.testcases.get(tc), this.deps.scheduleMinIntervalS);
     this.uniqueName("campaign", spec.name, this.deps.campaigns.byName(spec.name)?.id, existing.id);
     this.deps.campaigns.update(existing.id, { ...spec, schedule: spec.schedule ?? null }, nowIso());
     this.scheduler?.refresh(existing.id);
