@@ -252,6 +252,24 @@ describe("planner with the real Gemini SDK against a local fake server", () => {
     expect(fake.requests).toHaveLength(2);
   });
 
+  it("reserves the budget before each model call, so a burst of plans cannot overshoot it", async () => {
+    // Slow answers: every plan of the burst is under way before the first one is stored.
+    fake.setBrain(() => ({ text: answer([]), delayMs: 200 }));
+    const p = planner({}, { requestsPerDay: 3, tokensPerDay: 1_000_000 });
+    const burst = Array.from({ length: 10 }, () =>
+      p.plan({ instruction: "x", host: "sim-1", device: "dut1", execute: false, requestedBy: null, frame: testJpeg(16, 16) }).then(
+        () => "planned",
+        (e: unknown) => (e as LabrigError).code,
+      ),
+    );
+    const outcomes = await Promise.all(burst);
+    expect(outcomes.filter((o) => o === "planned")).toHaveLength(3);
+    expect(outcomes.filter((o) => o === "budget_exhausted")).toHaveLength(7);
+    expect(fake.requests).toHaveLength(3);
+    // What was stored is what was spent: the refused plans made no call.
+    expect(p.usage().requests).toBe(3);
+  });
+
   it("answers planner_unavailable naming GEMINI_API_KEY when no key is configured", async () => {
     const err = (await planner({}, undefined, false).plan({ instruction: "x", host: "sim-1", device: "dut1", execute: false, requestedBy: null }).catch((e: unknown) => e)) as LabrigError;
     expect(err.code).toBe("planner_unavailable");

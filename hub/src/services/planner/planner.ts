@@ -167,6 +167,8 @@ export class Planner {
     }
     const allowed = allowedActions(device.resources, input.allow);
     this.budget.check();
+    // Every model call of this plan is held against the budget from just before it is made until the plan is stored.
+    const reservation = this.budget.reserve();
 
     const started = performance.now();
     const plan: StoredPlan = {
@@ -230,6 +232,7 @@ export class Planner {
             parts,
             responseSchema: schema,
             signal: input.signal,
+            beforeCall: () => reservation.take(),
             onPartial: (soFar) => {
               const now = performance.now();
               if (now - lastPartial < this.d.settings.partialIntervalMs) return;
@@ -294,7 +297,11 @@ export class Planner {
       throw error;
     } finally {
       plan.latency_ms = plan.latency_ms || performance.now() - started;
-      this.d.plans.save(plan);
+      try {
+        this.d.plans.save(plan);
+      } finally {
+        reservation.release();
+      }
       this.d.publish("plan.finished", publicPlan(plan));
       log.info({ status: plan.status, actions: plan.actions.length, done: plan.done, latency_ms: Math.round(plan.latency_ms), usage: plan.usage }, "plan finished");
     }
