@@ -17,6 +17,7 @@ import type { LeaseManager } from "../services/leases.js";
 import type { OperatorAuth } from "../services/operator-auth.js";
 import type { HostTokens } from "../services/tokens.js";
 import { guard } from "./auth.js";
+import { jsonBody } from "./body-parsing.js";
 import { errorHandler, notFound, requireJsonBody } from "./errors.js";
 import { requestContext } from "./request-id.js";
 import { assertRoutesDeclared } from "./route-inventory.js";
@@ -77,7 +78,7 @@ export function createApp(deps: AppDeps): Express {
   // Authenticate and authorize before reading bodies: anonymous callers cannot make the hub parse 256 kB.
   app.use(guard(deps));
   app.use(requireJsonBody);
-  app.use(express.json({ limit: deps.config.bodyLimit, type: ["application/json", "application/*+json"] }));
+  app.use(jsonBody(deps.config.bodyLimit));
 
   app.use(docsRouter(deps));
   const api = express.Router();

@@ -57,7 +57,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "get", path: "/docs/ws", tag: "docs", access: "public", summary: "JSON Schema of every socket.io event (/agent and /dashboard)." },
 
   // System and fleet
-  { method: "get", path: "/api/system/info", tag: "system", summary: "Versions, settings, counts and schema version." },
+  { method: "get", path: "/api/system/info", tag: "system", summary: "Versions, settings, counts and schema version; pid, paths and Node version for admins only." },
   { method: "get", path: "/api/hosts", tag: "hosts", summary: "Every host with its devices.", response: z.object({ hosts: z.array(HostViewSchema) }) },
   { method: "post", path: "/api/hosts", tag: "hosts", access: "admin", summary: "Enrol a host; answers its token once.", body: HostCreateBodySchema, response: HostTokenIssuedSchema, status: 201 },
   { method: "get", path: "/api/hosts/:host", tag: "hosts", summary: "One host with its devices, labels and recent events.", response: HostViewSchema.extend({ labels: AnyObject, events: z.array(AnyObject) }) },

@@ -1,4 +1,4 @@
-import { ActionRequestBodySchema, ActionStatusSchema, PageQueryFields, IdSchema, TargetSelectorSchema, type TargetSelector } from "@labrig/shared";
+import { ActionRequestBodySchema, ActionStatusSchema, PageQueryFields, IdSchema, TargetSelectorSchema, lineText, type TargetSelector } from "@labrig/shared";
 import { z } from "zod";
 import { DEVICE_HEALTH } from "../repositories/devices.js";
 
@@ -44,7 +44,7 @@ export const LeaseBodySchema = z
     target: TargetSchema,
     count: z.number().int().min(1).max(64).default(1),
     ttl_s: z.number().int().min(1).max(86_400),
-    owner: z.string().trim().min(1).max(128),
+    owner: lineText(128),
     cleanup: LeaseCleanupSchema.optional(),
     wait_ms: z.number().int().min(0).max(600_000).default(0),
   })
@@ -56,7 +56,7 @@ export const KeepaliveBodySchema = z
   .strict();
 
 /** Body of `PUT /api/hosts/:host/devices/:device/health`. */
-export const HealthBodySchema = z.object({ health: z.enum(DEVICE_HEALTH), reason: z.string().trim().min(1).max(500) }).strict();
+export const HealthBodySchema = z.object({ health: z.enum(DEVICE_HEALTH), reason: lineText(500) }).strict();
 
 /** Query of `GET /api/actions`. */
 export const ActionsQuerySchema = z
