@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import jpeg from "jpeg-js";
 import { pino } from "pino";
@@ -121,7 +122,13 @@ describe("planner with the real Gemini SDK against a local fake server", () => {
 
   it("sends the scaled frame, the schema and the instruction, and returns validated actions", async () => {
     fake.enqueue({ text: answer([{ action: "serial.write", params: { data: "root\n" } }]), inputTokens: 321, outputTokens: 45 });
-    const plan = await planner().plan({ instruction: "Log in as root", host: "sim-1", device: "dut1", execute: false, requestedBy: "tester", frame: testJpeg(320, 240) });
+    // The loosest umask: the frame the model saw must still be private to the hub's user.
+    const umask = process.umask(0);
+    const plan = await planner()
+      .plan({ instruction: "Log in as root", host: "sim-1", device: "dut1", execute: false, requestedBy: "tester", frame: testJpeg(320, 240) })
+      .finally(() => process.umask(umask));
+    expect((statSync(join(dir, "plans")).mode & 0o777).toString(8)).toBe("700");
+    expect((statSync(join(dir, "plans", `${plan.id}.jpg`)).mode & 0o777).toString(8)).toBe("600");
 
     expect(plan.status).toBe("planned");
     expect(plan.actions).toEqual([{ action: "serial.write", resource: "console", params: { data: "root\n" } }]);

@@ -1,8 +1,8 @@
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { LabrigError, nowIso } from "@labrig/shared";
 import type { Logger } from "../logger.js";
+import { ensurePrivateFile, makePrivateDir, restrictFile } from "../private-files.js";
 import { MIGRATIONS, type Migration } from "./migrations.js";
 
 export type SqliteDb = BetterSqlite3.Database;
@@ -36,7 +36,10 @@ export class HubDatabase {
   /** Opens the file (creating its directory) and applies pending migrations. Returns the versions applied now. */
   start(): number[] {
     if (this.handle) return [];
-    mkdirSync(dirname(this.path), { recursive: true });
+    makePrivateDir(dirname(this.path));
+    // SQLite creates a database with 0644 less the umask, and its WAL and SHM files with the database's
+    // mode: made 0600 first, all three stay private to the hub's user.
+    ensurePrivateFile(this.path);
     const db = new BetterSqlite3(this.path);
     try {
       // Before the first table: a new database frees pages incrementally (retention's reclaim); see ensureIncrementalVacuum for older files.
@@ -56,6 +59,9 @@ export class HubDatabase {
       throw new LabrigError("internal_error", `Cannot open the database at ${this.path}: ${(err as Error).message}. Check the file's permissions and free disk space.`, { cause: err });
     }
     this.handle = db;
+    // Left world-readable by an older version: fixed now.
+    restrictFile(`${this.path}-wal`);
+    restrictFile(`${this.path}-shm`);
     const applied = this.migrate();
     const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
     this.checkpointTimer = setInterval(() => {

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   LabrigError,
@@ -24,6 +23,7 @@ import { scaleJpeg } from "./frame.js";
 import type { GeminiModel } from "./gemini-model.js";
 import { allowedActions, planResponseJsonSchema, validatePlannedActions } from "./plan-schema.js";
 import { SYSTEM_INSTRUCTION, buildPromptParts, type PlanContext } from "./prompt.js";
+import { makePrivateDir, writePrivateFile } from "../../private-files.js";
 
 /** Takes the current frame of a device's video resource (a `capture.snapshot` on the agent, then the JPEG bytes). */
 export interface FrameGrabber {
@@ -200,8 +200,8 @@ export class Planner {
       const frame = await this.frameFor(input, videoResource, device.resources.some((r) => r.kind === "video"));
       if (frame) {
         const file = join(this.d.settings.framesDir, `${plan.id}.jpg`);
-        mkdirSync(this.d.settings.framesDir, { recursive: true });
-        writeFileSync(file, frame.jpeg);
+        makePrivateDir(this.d.settings.framesDir);
+        writePrivateFile(file, frame.jpeg);
         plan.frame = { artifact: `plans/${plan.id}.jpg`, width: frame.width, height: frame.height, bytes: frame.jpeg.length };
       }
       const consoles = device.resources
