@@ -77,7 +77,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
   const logger = options.logger ?? createLogger(config.logLevel, 1, configSecrets(config));
   const database = new HubDatabase(config.dbPath, logger);
   const announce = options.announce ?? ((text: string) => void process.stderr.write(text));
-  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner; pruner: RetentionPruner } | null = null;
+  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner; pruner: RetentionPruner; apiKeys: ApiKeys } | null = null;
   let starting: Promise<HubAddress> | null = null;
   let videoRelay: VideoRelay | null = null;
 
@@ -206,13 +206,15 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
 
     const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, logger: logger.child({ component: "dashboard-namespace" }) });
     apiKeys.onRevoke((keyId) => dashboard.disconnectPrincipal(keyId, "API key revoked"));
+    // Keys revoked by the CLI (another process) cut their dashboards too, within a poll.
+    apiKeys.watchExternalRevocations(logger.child({ component: "api-keys" }));
 
     registry.start();
     dispatcher.start();
     leases.start();
     agents.start();
     dashboard.start();
-    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns, planner, pruner };
+    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns, planner, pruner, apiKeys };
     await campaigns.start();
     pruner.start();
 
@@ -272,6 +274,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     if (r) {
       logger.info("labrig hub stopping");
       await r.pruner.stop();
+      r.apiKeys.stopWatching();
       // Runs first: they cancel their actions and release their leases while dispatcher and agents are still up.
       await r.campaigns.stop();
       // Then plans under way: canceled, each stored with its outcome before the database closes.
