@@ -199,6 +199,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       hubVersion: HUB_VERSION,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       limits: config.hostLimits,
+      limiter,
       logger: logger.child({ component: "agent-namespace" }),
       video,
       ...(planner.available ? { frames: planner } : {}),

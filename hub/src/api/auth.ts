@@ -48,8 +48,7 @@ export function guard(deps: GuardDeps) {
       principal = await deps.auth.authenticate(credential);
     } catch (err) {
       if (err instanceof LabrigError && err.code === "unauthorized") {
-        deps.limiter.fail(address);
-        log.warn({ address, method: req.method, path: req.path, reason: err.message }, "authentication failed");
+        log[deps.limiter.fail(address)]({ address, method: req.method, path: req.path, reason: err.message }, "authentication failed");
         res.setHeader("WWW-Authenticate", 'Bearer realm="labrig", error="invalid_token"');
       }
       next(err);

@@ -27,8 +27,10 @@ import type { ConsoleBuffers } from "../services/console-buffers.js";
 import { helloRefusal, type HostLimits } from "../services/host-limits.js";
 import type { PresenceRegistry } from "../services/registry.js";
 import type { HostTokens } from "../services/tokens.js";
+import type { AuthFailureLimiter } from "../services/auth-failure-limiter.js";
 import type { VideoRelay } from "../services/video-relay.js";
 import type { AgentConnections } from "./agent-connections.js";
+import { clientAddress } from "./dashboard-namespace.js";
 
 export interface AgentNamespaceDeps {
   io: Server;
@@ -44,6 +46,8 @@ export interface AgentNamespaceDeps {
   heartbeatIntervalMs: number;
   /** Devices and resources one hello may declare. */
   limits: HostLimits;
+  /** Failed handshakes per address, shared with REST and dashboards: token guessing is rate-limited everywhere. */
+  limiter: AuthFailureLimiter;
   logger: Logger;
   /** Live video fan-out; without it `stream.chunk` is acknowledged and dropped. */
   video?: VideoRelay;
@@ -64,9 +68,9 @@ interface AgentSession {
 type Ack = (response: unknown) => void;
 
 /** A socket.io middleware error whose envelope reaches the client as `err.data` in `connect_error`. */
-function handshakeError(code: "unauthorized" | "shutting_down" | "internal_error", message: string): Error & { data: ErrorEnvelope } {
+function handshakeError(code: "unauthorized" | "rate_limited" | "shutting_down" | "internal_error", message: string, retryAfter?: number): Error & { data: ErrorEnvelope } {
   const err = new Error(message) as Error & { data: ErrorEnvelope };
-  err.data = makeEnvelope(code, message);
+  err.data = makeEnvelope(code, message, { retryAfter });
   return err;
 }
 
@@ -123,15 +127,20 @@ export class AgentNamespace {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
     const host = typeof auth.host === "string" ? auth.host : "";
     const token = typeof auth.token === "string" ? auth.token : "";
-    const address = socket.handshake.address;
+    const address = clientAddress(socket);
+    const retryAfter = this.deps.limiter.blockedFor(address);
+    if (retryAfter !== null) {
+      this.deps.logger.debug({ address, host: host || null }, "agent handshake refused: too many failed ones from this address");
+      return handshakeError("rate_limited", `Too many failed handshakes from ${address}; try again in ${retryAfter} s.`, retryAfter);
+    }
     if (!IdSchema.safeParse(host).success || token === "") {
-      this.deps.logger.warn({ address, host: host || null }, "agent handshake without valid credentials refused");
+      this.deps.logger[this.deps.limiter.fail(address)]({ address, host: host || null }, "agent handshake without valid credentials refused");
       return handshakeError("unauthorized", "The handshake needs auth {host, token}: set hub.host and hub.token in the agent's config.");
     }
     try {
       const tokenHash = this.deps.tokens.verify(host, token);
       if (tokenHash === null) {
-        this.deps.logger.warn({ address, host }, "agent handshake with unknown host or wrong token refused");
+        this.deps.logger[this.deps.limiter.fail(address)]({ address, host }, "agent handshake with unknown host or wrong token refused");
         return handshakeError(
           "unauthorized",
           `Host '${host}' is unknown or its token is wrong. On the hub run 'labrig-hub host token ${host}' (or 'host add ${host}') and put the new token in the agent's config.`,
