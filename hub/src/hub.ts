@@ -11,7 +11,8 @@ import { AgentNamespace } from "./realtime/agent-namespace.js";
 import { AgentArtifacts } from "./services/agent-artifacts.js";
 import { VideoRelay } from "./services/video-relay.js";
 import { DashboardNamespace } from "./realtime/dashboard-namespace.js";
-import { ActionsRepository } from "./repositories/actions.js";
+import { ActionsRepository, type StoredAction } from "./repositories/actions.js";
+import { LateResults } from "./services/late-results.js";
 import { ApiKeysRepository } from "./repositories/api-keys.js";
 import { DevicesRepository } from "./repositories/devices.js";
 import { HostEventsRepository } from "./repositories/host-events.js";
@@ -117,10 +118,13 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const limiter = new AuthFailureLimiter(config.security.authFailLimit);
     const bus = new HubEvents(logger.child({ component: "hub-events" }));
     registry.onChange((host, state) => bus.emit("host.state", { host, state, at: nowIso() }));
-    dispatcher.onFinished((record) => {
+    const announceFinished = (record: StoredAction): void => {
       // The dashboard topic carries ActionRecordSchema, whose host/device are required: actions that never reached a device are not announced.
       if (record.host !== null && record.device !== null) bus.emit("action.finished", { ...record, host: record.host, device: record.device });
-    });
+    };
+    dispatcher.onFinished(announceFinished);
+    const lateResults = new LateResults(actions, announceFinished, logger.child({ component: "late-results" }));
+    dispatcher.onLateResult((host, result, record) => lateResults.reconcile(host, result, record));
     // Gemini planning: off (planner_unavailable) without GEMINI_API_KEY; snapshots and actions go through the dispatcher.
     const plans = new PlansRepository(db);
     const plannerLog = logger.child({ component: "planner" });

@@ -32,6 +32,8 @@ export const ActionRecordSchema = z.object({
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
   duration_ms: z.number().nullable(),
+  /** Set when the agent's result arrived after a hub restart had failed the action (`shutting_down`) and replaced that failure. */
+  reconciled_at: z.string().nullable().optional(),
 });
 export type ActionRecord = z.infer<typeof ActionRecordSchema>;
 

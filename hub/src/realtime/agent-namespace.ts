@@ -311,6 +311,7 @@ export class AgentNamespace {
     const disposition = this.deps.dispatcher.handleResult(session.host, result);
     switch (disposition) {
       case "finished":
+      case "reconciled":
         ack?.({ ok: true });
         return;
       case "duplicate":

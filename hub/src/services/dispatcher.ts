@@ -9,7 +9,6 @@ import {
   makeEnvelope,
   nowIso,
   parseActionParams,
-  parseActionResult,
   resolveResource,
   type ActionCancel,
   type ActionName,
@@ -23,6 +22,7 @@ import type { AgentConnections } from "../realtime/agent-connections.js";
 import type { ActionOutcome, ActionTarget, ActionsRepository, StoredAction } from "../repositories/actions.js";
 import type { HostsRepository } from "../repositories/hosts.js";
 import type { DeviceHealthService } from "./device-health.js";
+import { isoOr, outcomeOf } from "./action-outcome.js";
 import { deviceKey, type DeviceSlot, type Fleet } from "./fleet.js";
 import type { ActiveLease, LeaseBook } from "./lease-book.js";
 import type { Selector } from "./requests.js";
@@ -69,7 +69,7 @@ export interface LeaseSubmission<T> {
 }
 
 /** What became of an `action.result` an agent delivered. */
-export type ResultDisposition = "finished" | "duplicate" | "unknown" | "wrong_host";
+export type ResultDisposition = "finished" | "reconciled" | "duplicate" | "unknown" | "wrong_host";
 
 interface Running {
   slot: DeviceSlot;
@@ -125,10 +125,6 @@ interface LeaseJob extends JobBase {
 
 type Job = ActionJob | LeaseJob;
 
-function isoOr(value: string, fallback: string): string {
-  return Number.isNaN(Date.parse(value)) ? fallback : value;
-}
-
 export function matchesSelector(slot: DeviceSlot, selector: Selector): boolean {
   for (const c of selector.capabilities) if (!slot.capabilities.includes(c)) return false;
   for (const [k, v] of Object.entries(selector.labels)) if (slot.labels[k] !== v) return false;
@@ -161,6 +157,7 @@ export class Dispatcher {
   /** Moving average of action durations, for retry_after estimates. */
   private avgDurationMs = 100;
   private readonly finishedListeners: ((record: StoredAction) => void)[] = [];
+  private lateResult: ((fromHost: string, result: ActionResult, record: StoredAction) => boolean) | null = null;
 
   constructor(
     private readonly fleet: Fleet,
@@ -194,6 +191,11 @@ export class Dispatcher {
     for (const job of [...this.inflight.values()]) {
       this.finishRunning(job, this.hubFailure(job, "shutting_down", "The hub shut down while the action was running; its outcome on the device is unknown. Check the device and retry once the hub is back."));
     }
+  }
+
+  /** Handles a result for an action this process did not send (see LateResults); true when it changed the record. */
+  onLateResult(handler: (fromHost: string, result: ActionResult, record: StoredAction) => boolean): void {
+    this.lateResult = handler;
   }
 
   /** Calls `listener` with the record of every action that ends, however it ends (the dashboard's `action.finished`). */
@@ -417,12 +419,13 @@ export class Dispatcher {
     if (job?.running) {
       if (job.running.slot.host !== fromHost) return "wrong_host";
       // One commit for the outcome and the dispatch of whatever the freed device takes next.
-      this.actions.groupCommit(() => this.finishRunning(job, this.outcomeOf(job, result)));
+      this.actions.groupCommit(() => this.finishRunning(job, outcomeOf(job.action, job.id, result, this.logger)));
       return "finished";
     }
     // A result of an earlier attempt (re-dispatched, canceled before start, or timed out) or of a past hub process.
     const record = this.actions.get(result.id.split("~")[0] ?? result.id);
-    return record ? "duplicate" : "unknown";
+    if (!record) return "unknown";
+    return this.lateResult?.(fromHost, result, record) === true ? "reconciled" : "duplicate";
   }
 
   /** The agent said hello: its device set may have changed. */
@@ -758,26 +761,6 @@ export class Dispatcher {
     const sentAtMs = job.running?.sentAtMs ?? Date.now();
     const now = Date.now();
     return { status: "failed", result: null, error: makeEnvelope(code, message), startedAt: null, finishedAt: new Date(now).toISOString(), durationMs: now - sentAtMs };
-  }
-
-  private outcomeOf(job: ActionJob, result: ActionResult): ActionOutcome {
-    // Timings come from the agent, which measured them next to the hardware.
-    const base = { startedAt: isoOr(result.started_at, nowIso()), finishedAt: isoOr(result.finished_at, nowIso()), durationMs: result.duration_ms };
-    if (result.status === "succeeded") {
-      try {
-        return { ...base, status: "succeeded", result: parseActionResult(job.action, result.result ?? {}), error: null };
-      } catch (err) {
-        const e = err instanceof LabrigError ? err : new LabrigError("internal_error", String(err));
-        this.logger.warn({ action_id: job.id, host: result.host, err: e.message }, "agent returned a result that does not match the catalogue");
-        return { ...base, status: "failed", result: null, error: e.toEnvelope() };
-      }
-    }
-    const error =
-      result.error ??
-      (result.status === "canceled"
-        ? makeEnvelope("canceled", "The action was canceled on the agent.")
-        : makeEnvelope("internal_error", "The agent reported a failure without an error envelope; check the agent's log."));
-    return { ...base, status: result.status, result: result.result, error };
   }
 
   private finishRunning(job: ActionJob, outcome: ActionOutcome): void {
