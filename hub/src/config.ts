@@ -1,6 +1,8 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { LabrigError, describeZodError } from "@labrig/shared";
 import { z } from "zod";
+import type { HostLimits } from "./services/host-limits.js";
+import type { RetentionSettings } from "./services/retention/pruner.js";
 
 /** Everything the hub reads from its environment, validated once at start. */
 export interface HubConfig {
@@ -31,6 +33,10 @@ export interface HubConfig {
   security: SecurityConfig;
   /** Campaign runs: leases and artifact retention. */
   runs: RunsConfig;
+  /** What one host may cost the hub: devices and resources in its hello, console bytes kept. */
+  hostLimits: HostLimitsConfig;
+  /** How long history is kept (days per kind of record, 0 = forever) and how often it is pruned. */
+  retention: RetentionSettings;
   /** Gemini planning; `apiKey` null means the planner is off and its endpoints answer planner_unavailable. */
   planner: PlannerConfig;
 }
@@ -52,6 +58,14 @@ export interface PlannerConfig {
   maxEdge: number;
 }
 
+/** Per-host bounds (devices, resources, console bytes): a host cannot make the hub grow without limit. */
+export interface HostLimitsConfig extends HostLimits {
+  /** LABRIG_CONSOLE_BUFFER_BYTES: console tail kept per resource. */
+  consoleResourceBytes: number;
+  /** LABRIG_CONSOLE_HOST_BYTES: console tails kept per host, all resources together. */
+  consoleHostBytes: number;
+}
+
 /** Campaign runner settings. */
 export interface RunsConfig {
   /** LABRIG_ARTIFACT_MAX_AGE_DAYS: run artifacts older than this are deleted. */
@@ -62,6 +76,8 @@ export interface RunsConfig {
   leaseTtlS: number;
   /** LABRIG_RUN_DEVICE_WAIT_MS: longest a test waits for a free matching device. */
   deviceWaitMs: number;
+  /** LABRIG_SCHEDULE_MIN_INTERVAL_S: a campaign's cron may not fire more often than this. */
+  scheduleMinIntervalS: number;
 }
 
 /** Operator authentication and browser-facing settings. Secrets here are never logged (see configSummary). */
@@ -74,7 +90,15 @@ export interface SecurityConfig {
   jwtPublicKeyFile: string | null;
   /** JWT_ROLE_CLAIM: the claim holding viewer/operator/admin. */
   jwtRoleClaim: string;
-  /** JWT_ISSUER / JWT_AUDIENCE: checked when set. */
+  /** JWT_JWKS_URL: an OIDC provider's published keys (RS256, PS256, ES256); excludes JWT_PUBLIC_KEY_FILE. */
+  jwtJwksUrl: string | null;
+  /** JWT_JWKS_TIMEOUT_MS: longest wait for the JWKS endpoint. */
+  jwtJwksTimeoutMs: number;
+  /** JWT_JWKS_CACHE_S: how long fetched keys are used before they are fetched again. */
+  jwtJwksCacheS: number;
+  /** JWT_MAX_LIFETIME_S: longest validity a JWT may have (exp − iat, or exp − now without iat). */
+  jwtMaxLifetimeS: number;
+  /** JWT_ISSUER / JWT_AUDIENCE: checked when set (a warning at start when a JWT method is on and one is unset). */
   jwtIssuer: string | null;
   jwtAudience: string | null;
   /** LABRIG_CORS_ORIGINS: browser origins allowed to call the API and open sockets; empty = same origin only. */
@@ -93,6 +117,8 @@ const intFromEnv = (min: number, max: number) =>
     .regex(/^\d+$/, "must be a whole number")
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
+
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"]);
 
 // Keys are the environment variable names, so every validation message names the variable to fix.
 const EnvSchema = z.object({
@@ -120,6 +146,17 @@ const EnvSchema = z.object({
   JWT_SECRET: z.string().min(32, "must be at least 32 characters for HS256 (generate one with: openssl rand -base64 48)").optional(),
   JWT_PUBLIC_KEY_FILE: z.string().trim().min(1).optional(),
   JWT_ROLE_CLAIM: z.string().trim().min(1).max(128).default("role"),
+  JWT_JWKS_URL: z
+    .url("must be a URL such as https://idp.example.com/.well-known/jwks.json")
+    .refine((u) => {
+      const url = URL.parse(u);
+      return url !== null && (url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname)));
+    }, "must be https:// (plain http only for a provider on this machine: 127.0.0.1, ::1 or localhost)")
+    .refine((u) => URL.parse(u)?.username === "" && URL.parse(u)?.password === "", "must not carry credentials (user:password@)")
+    .optional(),
+  JWT_JWKS_TIMEOUT_MS: intFromEnv(100, 60_000).default(5000),
+  JWT_JWKS_CACHE_S: intFromEnv(1, 86_400).default(600),
+  JWT_MAX_LIFETIME_S: intFromEnv(60, 30 * 86_400).default(86_400),
   JWT_ISSUER: z.string().trim().min(1).optional(),
   JWT_AUDIENCE: z.string().trim().min(1).optional(),
   LABRIG_CORS_ORIGINS: z
@@ -128,10 +165,22 @@ const EnvSchema = z.object({
     .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, "each origin must look like https://dash.example.com or http://localhost:5173 (scheme, host, optional port; no path)")))
     .default([]),
   LABRIG_AUTH_FAIL_LIMIT: intFromEnv(1, 1_000_000).default(20),
+  LABRIG_MAX_DEVICES_PER_HOST: intFromEnv(1, 256).default(64),
+  LABRIG_MAX_RESOURCES_PER_DEVICE: intFromEnv(1, 64).default(32),
+  LABRIG_MAX_RESOURCES_PER_HOST: intFromEnv(1, 16_384).default(256),
+  LABRIG_CONSOLE_BUFFER_BYTES: intFromEnv(1024, 16 * 1024 ** 2).default(64 * 1024),
+  LABRIG_CONSOLE_HOST_BYTES: intFromEnv(1024, 1024 ** 3).default(1024 ** 2),
   LABRIG_ARTIFACT_MAX_AGE_DAYS: intFromEnv(1, 36_500).default(30),
   LABRIG_ARTIFACT_MAX_BYTES: intFromEnv(0, Number.MAX_SAFE_INTEGER).default(5 * 1024 ** 3),
   LABRIG_RUN_LEASE_TTL_S: intFromEnv(5, 86_400).default(60),
   LABRIG_RUN_DEVICE_WAIT_MS: intFromEnv(0, 600_000).default(600_000),
+  LABRIG_SCHEDULE_MIN_INTERVAL_S: intFromEnv(1, 86_400).default(60),
+  LABRIG_RETAIN_ACTIONS_DAYS: intFromEnv(0, 36_500).default(90),
+  LABRIG_RETAIN_HOST_EVENTS_DAYS: intFromEnv(0, 36_500).default(90),
+  LABRIG_RETAIN_PLANS_DAYS: intFromEnv(0, 36_500).default(30),
+  LABRIG_RETAIN_RUNS_DAYS: intFromEnv(0, 36_500).default(180),
+  LABRIG_RETAIN_LEASES_DAYS: intFromEnv(0, 36_500).default(30),
+  LABRIG_PRUNE_INTERVAL_S: intFromEnv(1, 86_400).default(3600),
   GEMINI_API_KEY: z.string().trim().min(1).optional(),
   // A current Flash model: fast and cheap enough to be asked once per step of a goal.
   GEMINI_MODEL: z.string().trim().regex(/^[A-Za-z0-9._-]{1,100}$/, "must be a model name such as gemini-2.5-flash").default("gemini-2.5-flash"),
@@ -166,6 +215,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     );
   }
   const e = parsed.data;
+  if (e.JWT_JWKS_URL !== undefined && e.JWT_PUBLIC_KEY_FILE !== undefined) {
+    throw new LabrigError("validation_failed", "Invalid hub configuration: JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL are both set; set one (the JWKS carries the provider's keys, rotation included).");
+  }
   const dataDir = isAbsolute(e.LABRIG_DATA_DIR) ? e.LABRIG_DATA_DIR : resolve(cwd, e.LABRIG_DATA_DIR);
   return {
     port: e.PORT,
@@ -185,16 +237,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       jwtSecret: e.JWT_SECRET ?? null,
       jwtPublicKeyFile: e.JWT_PUBLIC_KEY_FILE === undefined ? null : isAbsolute(e.JWT_PUBLIC_KEY_FILE) ? e.JWT_PUBLIC_KEY_FILE : resolve(cwd, e.JWT_PUBLIC_KEY_FILE),
       jwtRoleClaim: e.JWT_ROLE_CLAIM,
+      jwtJwksUrl: e.JWT_JWKS_URL ?? null,
+      jwtJwksTimeoutMs: e.JWT_JWKS_TIMEOUT_MS,
+      jwtJwksCacheS: e.JWT_JWKS_CACHE_S,
+      jwtMaxLifetimeS: e.JWT_MAX_LIFETIME_S,
       jwtIssuer: e.JWT_ISSUER ?? null,
       jwtAudience: e.JWT_AUDIENCE ?? null,
       corsOrigins: e.LABRIG_CORS_ORIGINS,
       authFailLimit: e.LABRIG_AUTH_FAIL_LIMIT,
+    },
+    hostLimits: {
+      maxDevicesPerHost: e.LABRIG_MAX_DEVICES_PER_HOST,
+      maxResourcesPerDevice: e.LABRIG_MAX_RESOURCES_PER_DEVICE,
+      maxResourcesPerHost: e.LABRIG_MAX_RESOURCES_PER_HOST,
+      consoleResourceBytes: e.LABRIG_CONSOLE_BUFFER_BYTES,
+      consoleHostBytes: e.LABRIG_CONSOLE_HOST_BYTES,
     },
     runs: {
       artifactMaxAgeDays: e.LABRIG_ARTIFACT_MAX_AGE_DAYS,
       artifactMaxBytes: e.LABRIG_ARTIFACT_MAX_BYTES,
       leaseTtlS: e.LABRIG_RUN_LEASE_TTL_S,
       deviceWaitMs: e.LABRIG_RUN_DEVICE_WAIT_MS,
+      scheduleMinIntervalS: e.LABRIG_SCHEDULE_MIN_INTERVAL_S,
+    },
+    retention: {
+      actionsDays: e.LABRIG_RETAIN_ACTIONS_DAYS,
+      hostEventsDays: e.LABRIG_RETAIN_HOST_EVENTS_DAYS,
+      plansDays: e.LABRIG_RETAIN_PLANS_DAYS,
+      runsDays: e.LABRIG_RETAIN_RUNS_DAYS,
+      leasesDays: e.LABRIG_RETAIN_LEASES_DAYS,
+      intervalMs: e.LABRIG_PRUNE_INTERVAL_S * 1000,
     },
     planner: {
       apiKey: e.GEMINI_API_KEY ?? null,
@@ -210,6 +282,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxEdge: e.PLANNER_MAX_EDGE,
     },
   };
+}
+
+/** The secret values of the configuration, which the logger scrubs from every line should one slip into a message. */
+export function configSecrets(config: HubConfig): (string | null)[] {
+  return [config.security.adminKey, config.security.jwtSecret, config.planner.apiKey];
 }
 
 /** The configuration as logged at start. Secret fields are masked here: add every new one. */
@@ -231,13 +308,33 @@ export function configSummary(config: HubConfig): Record<string, unknown> {
     admin_key: config.security.adminKey === null ? "unset" : "set",
     jwt_secret: config.security.jwtSecret === null ? "unset" : "set",
     jwt_public_key_file: config.security.jwtPublicKeyFile,
+    jwt_jwks_url: config.security.jwtJwksUrl === null ? "unset" : "set",
+    jwt_jwks_timeout_ms: config.security.jwtJwksTimeoutMs,
+    jwt_jwks_cache_s: config.security.jwtJwksCacheS,
+    jwt_max_lifetime_s: config.security.jwtMaxLifetimeS,
+    jwt_issuer: config.security.jwtIssuer ?? "unset",
+    jwt_audience: config.security.jwtAudience ?? "unset",
     jwt_role_claim: config.security.jwtRoleClaim,
     cors_origins: config.security.corsOrigins,
     auth_fail_limit: config.security.authFailLimit,
+    max_devices_per_host: config.hostLimits.maxDevicesPerHost,
+    max_resources_per_device: config.hostLimits.maxResourcesPerDevice,
+    max_resources_per_host: config.hostLimits.maxResourcesPerHost,
+    console_buffer_bytes: config.hostLimits.consoleResourceBytes,
+    console_host_bytes: config.hostLimits.consoleHostBytes,
     artifact_max_age_days: config.runs.artifactMaxAgeDays,
     artifact_max_bytes: config.runs.artifactMaxBytes,
     run_lease_ttl_s: config.runs.leaseTtlS,
     run_device_wait_ms: config.runs.deviceWaitMs,
+    schedule_min_interval_s: config.runs.scheduleMinIntervalS,
+    retention_days: {
+      actions: config.retention.actionsDays,
+      host_events: config.retention.hostEventsDays,
+      plans: config.retention.plansDays,
+      runs: config.retention.runsDays,
+      leases: config.retention.leasesDays,
+    },
+    prune_interval_ms: config.retention.intervalMs,
     gemini_api_key: config.planner.apiKey === null ? "unset (planner off)" : "set",
     gemini_model: config.planner.model,
     gemini_base_url: config.planner.baseUrl ?? "SDK default",

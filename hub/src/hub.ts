@@ -6,7 +6,7 @@ import { createApp } from "./api/app.js";
 import type { Route } from "./api/route.js";
 import { apiRoutes } from "./api/routes/index.js";
 import { HubBus } from "./bus.js";
-import { configSummary, type HubConfig } from "./config.js";
+import { configSecrets, configSummary, type HubConfig } from "./config.js";
 import { HubDatabase } from "./db/database.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AgentConnections } from "./realtime/agent-connections.js";
@@ -19,6 +19,7 @@ import { HostEventsRepository } from "./repositories/host-events.js";
 import { HostsRepository } from "./repositories/hosts.js";
 import { LeasesRepository } from "./repositories/leases.js";
 import { PlansRepository } from "./repositories/plans.js";
+import { RetentionRepository } from "./repositories/retention.js";
 import { AgentArtifacts } from "./services/agent-artifacts.js";
 import { AgentReports } from "./services/agent-reports.js";
 import { ApiKeys } from "./services/api-keys.js";
@@ -35,10 +36,12 @@ import { GeminiModel } from "./services/planner/gemini-model.js";
 import { PlannerGoalRunner } from "./services/planner/goal-runner.js";
 import { Planner } from "./services/planner/planner.js";
 import { Presence } from "./services/presence.js";
+import { RetentionPruner } from "./services/retention/pruner.js";
 import { HostTokens } from "./services/tokens.js";
 import { VideoRelay } from "./services/video-relay.js";
 import { AgentChannel } from "./services/work/agent-channel.js";
 import { FleetSource } from "./services/work/fleet-source.js";
+import { LateResults } from "./services/work/late-results.js";
 import { ActionLedger } from "./services/work/ledger.js";
 import { Scheduler } from "./services/work/scheduler.js";
 import { WorkService } from "./services/work/work.js";
@@ -96,7 +99,7 @@ interface Running {
  * through its constructor, all talking through the one bus or a small facade.
  */
 export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger = options.logger ?? createLogger(config.logLevel, 1, configSecrets(config));
   const database = new HubDatabase(config.dbPath, logger);
   const announce = options.announce ?? ((text: string) => void process.stderr.write(text));
   let running: Running | null = null;
@@ -133,11 +136,21 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       ...(corsOrigins.length > 0 ? { cors: { origin: [...corsOrigins], allowedHeaders: ["Authorization"] } } : {}),
     });
     const connections = new AgentConnections();
-    const agents = new AgentNamespace({ io, tokens, connections, bus, logger: log("agent-namespace") });
+    const agents = new AgentNamespace({ io, tokens, connections, limiter, bus, logger: log("agent-namespace") });
     const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, logger: log("dashboard-namespace") });
-    const presence = new Presence({ hosts, devices, events, tokens, connections, agents, bus, options: { heartbeatIntervalMs: config.heartbeatIntervalMs, missedHeartbeats: config.missedHeartbeats, hubVersion: HUB_VERSION }, logger: log("presence") });
+    const presence = new Presence({
+      hosts,
+      devices,
+      events,
+      tokens,
+      connections,
+      agents,
+      bus,
+      options: { heartbeatIntervalMs: config.heartbeatIntervalMs, missedHeartbeats: config.missedHeartbeats, hubVersion: HUB_VERSION, limits: config.hostLimits },
+      logger: log("presence"),
+    });
     const health = new DeviceHealthService(devices, events, bus, config, log("device-health"));
-    const consoles = new ConsoleBuffers();
+    const consoles = new ConsoleBuffers({ resourceBytes: config.hostLimits.consoleResourceBytes, hostBytes: config.hostLimits.consoleHostBytes });
     const reports = new AgentReports(agents, devices, consoles, bus, log("agent-reports"));
     const video = new VideoRelay(connections, agents, bus, log("video-relay"));
     const agentArtifacts = new AgentArtifacts(connections, hosts, log("agent-artifacts"));
@@ -145,7 +158,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const scheduler = new Scheduler();
     const leaseBook = new LeaseBook();
     const ledger = new ActionLedger(actions, new LeasesRepository(db), events);
-    const work = new WorkService(scheduler, ledger, leaseBook, new FleetSource(hosts, devices, scheduler), bus, { ...config, drainMs: WORK_DRAIN_MS }, log("work"));
+    const work = new WorkService(scheduler, ledger, leaseBook, new FleetSource(hosts, devices, scheduler), new LateResults(ledger, bus, log("late-results")), bus, { ...config, drainMs: WORK_DRAIN_MS }, log("work"));
     const channel = new AgentChannel(connections, agents, bus, work.channelPort, log("agent-channel"));
     work.attachChannel(channel);
     const leases = new LeaseManager(new LeasesRepository(db), leaseBook, work, ledger, log("leases"));
@@ -173,6 +186,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     acceptFramePushes(agents, planner);
     const goals = options.goals ?? (planner.available ? new PlannerGoalRunner(planner, plannerLog) : null);
     const campaigns = createCampaigns({ db, config, work, leases, devices: scheduler, agentArtifacts, bus, goals, logger });
+    const pruner = new RetentionPruner(new RetentionRepository(db), { runs: join(config.dataDir, "runs"), plans: join(config.dataDir, "plans") }, config.retention, log("retention"));
 
     const routes = apiRoutes({
       config,
@@ -203,6 +217,8 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
 
     const units: Unit[] = [
       { name: "operator auth", start: () => auth.start(), stop: () => undefined },
+      // Keys revoked by the CLI (another process) cut their dashboards too, within a poll.
+      { name: "key revocations", start: () => apiKeys.watchExternalRevocations(log("api-keys")), stop: () => apiKeys.stopWatching() },
       { name: "agent namespace", start: () => agents.start(), stop: () => agents.stop() },
       { name: "dashboard namespace", start: () => dashboard.start(), stop: () => dashboard.stop() },
       { name: "presence", start: () => presence.start(), stop: () => presence.stop() },
@@ -215,6 +231,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       // Plans and runs stop before the work drains: they cancel their actions and release their leases while agents are still connected.
       { name: "planner", start: () => undefined, stop: () => planner.stop() },
       { name: "campaigns", start: () => campaigns.start(), stop: () => campaigns.stop() },
+      { name: "retention", start: () => pruner.start(), stop: () => pruner.stop() },
       { name: "http", start: () => listen(http), stop: () => void http.close() },
     ];
     return { http, io, agents, units, routes, video, bootstrap };
@@ -242,6 +259,8 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     logger.info({ config: configSummary(config), version: HUB_VERSION }, "labrig hub starting");
     const startedAtMs = Date.now();
     database.start();
+    // Retention: the quiet moment before anything runs converts an old database to incremental vacuum, once.
+    database.ensureIncrementalVacuum();
     const built = build(startedAtMs);
     if (built.bootstrap.envKeyId !== null) logger.info({ key_id: built.bootstrap.envKeyId, key_name: "env-admin" }, "admin API key set from LABRIG_ADMIN_KEY");
     running = built;

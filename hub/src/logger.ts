@@ -1,23 +1,26 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 import type { LogLevel } from "./config.js";
+import { REDACT_PATHS, REDACTED, lineRedactor } from "./log-redaction.js";
 
 export type { Logger };
 
-// Defence in depth: no code path should log a token, but if an object carrying one slips into a log call it is censored.
-const REDACT_PATHS = ["token", "*.token", "auth.token", "*.auth.token", "headers.authorization", "*.headers.authorization"];
-
 /**
- * The hub's structured logger: JSON lines to stdout (the daemon) or stderr (admin
- * commands, whose stdout is reserved for their output).
+ * The hub's structured logger: JSON lines to stdout (the daemon), stderr (admin commands, whose
+ * stdout is reserved for their output) or a given stream. No code path should log a credential; in
+ * case one slips in, fields under credential keys are censored and every finished line is scrubbed
+ * of credential shapes and of the `secrets` given (the configured admin key, JWT secret, Gemini key).
  */
-export function createLogger(level: LogLevel, destination: 1 | 2 = 1): Logger {
+export function createLogger(level: LogLevel, destination: 1 | 2 | DestinationStream = 1, secrets: readonly (string | null)[] = []): Logger {
+  const sink = typeof destination === "number" ? pino.destination({ fd: destination, sync: true }) : destination;
+  const scrub = lineRedactor(secrets);
+  const scrubbed: DestinationStream = { write: (line: string) => sink.write(scrub(line)) };
   return pino(
     {
       level,
       base: { service: "labrig-hub", pid: process.pid },
-      redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+      redact: { paths: REDACT_PATHS, censor: REDACTED },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination({ fd: destination, sync: true }),
+    scrubbed,
   );
 }

@@ -86,7 +86,7 @@ describe("the route declarations", () => {
     expect(() => createApp({ logger: pino({ level: "silent" }), auth: {} as never, limiter: {} as never, bodyLimit: "1kb", corsOrigins: [], routes: [twice, twice] })).toThrow(/get \/api\/twice is declared twice/);
   });
 
-  it("follows the policy: GET viewer, writes operator, admin for keys, host enrolment, health overrides and system info", () => {
+  it("follows the policy: GET viewer, writes operator, admin for keys, host enrolment and health overrides", () => {
     const routes = hub.hub.routes();
     const admin = routes.filter((r) => accessOf(r) === "admin").map(key);
     expect(admin.sort()).toEqual(
@@ -99,7 +99,6 @@ describe("the route declarations", () => {
         "POST /api/hosts/:host/token",
         "DELETE /api/hosts/:host/token",
         "PUT /api/hosts/:host/devices/:device/health",
-        "GET /api/system/info",
       ].sort(),
     );
     for (const r of routes.filter((x) => x.access === undefined)) expect(accessOf(r)).toBe(r.method === "get" ? "viewer" : "operator");

@@ -7,6 +7,7 @@ import { Server } from "socket.io";
 import { HubBus } from "../src/bus.js";
 import { AgentConnections } from "../src/realtime/agent-connections.js";
 import { AgentNamespace } from "../src/realtime/agent-namespace.js";
+import { AuthFailureLimiter } from "../src/services/auth-failure-limiter.js";
 import type { HostTokens } from "../src/services/tokens.js";
 import { VideoRelay } from "../src/services/video-relay.js";
 
@@ -40,7 +41,7 @@ describe("video relay", () => {
     const connections = new AgentConnections();
     const bus = new HubBus(logger);
     // A namespace that never listens: the relay only registers its stream.chunk handler on it.
-    const agents = new AgentNamespace({ io: new Server(), tokens: {} as HostTokens, connections, bus, logger });
+    const agents = new AgentNamespace({ io: new Server(), tokens: {} as HostTokens, connections, limiter: new AuthFailureLimiter(20), bus, logger });
     const relay = new VideoRelay(connections, agents, bus, logger);
     const chunk = (device: string): StreamChunk => ({
       host: "cam-1",

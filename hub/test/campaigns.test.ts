@@ -211,7 +211,8 @@ describe("save-time validation", () => {
 
 describe("scheduling", () => {
   it("fires a per-second schedule and records an overlapping due run as skipped with the reason", async () => {
-    const hub = await startHub();
+    // Per-second schedules are refused by default (LABRIG_SCHEDULE_MIN_INTERVAL_S = 60); this hub allows them.
+    const hub = await startHub({ env: { LABRIG_SCHEDULE_MIN_INTERVAL_S: "1" } });
     await startAgent(hub, "gp-1", "gpio");
     const tc = await createTestCase(hub, { name: "slow", steps: [{ name: "pause", action: "wait", params: { ms: 1500 } }] });
     const c = await createCampaign(hub, { name: "every-second", testcases: [tc], schedule: { cron: "* * * * * *", timezone: "UTC" } });

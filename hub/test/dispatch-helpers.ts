@@ -56,6 +56,8 @@ export class FakeAgent {
   delayMs = 0;
   /** Error code every action fails with (null: succeed). */
   failWith: string | null = null;
+  /** When set, every hello names this agent process start (a reconnect of the same process); otherwise each hello looks like a new process. */
+  processStartedAt: string | undefined = undefined;
 
   constructor(
     private hub: RunningHub,
@@ -86,7 +88,7 @@ export class FakeAgent {
       }
     });
     const descriptions = this.devices.map((d) => ({ id: d.id, labels: d.labels ?? {}, capabilities: d.capabilities ?? [], resources: [{ name: "io", kind: "gpio" }] }));
-    const ack = await sayHello(this.socket, this.host, descriptions);
+    const ack = await sayHello(this.socket, this.host, descriptions, this.processStartedAt);
     if (ack.ok !== true) throw new Error(`hello refused: ${JSON.stringify(ack)}`);
   }
 

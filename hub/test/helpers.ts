@@ -125,12 +125,13 @@ export const SIM_DEVICE = {
   ],
 };
 
-export function helloPayload(host: string, devices: unknown[] = [SIM_DEVICE]): Record<string, unknown> {
-  return { host, version: "0.1.0-test", started_at: new Date().toISOString(), devices };
+/** A hello; `startedAt` names the agent process (a new one each call unless given). */
+export function helloPayload(host: string, devices: unknown[] = [SIM_DEVICE], startedAt = new Date().toISOString()): Record<string, unknown> {
+  return { host, version: "0.1.0-test", started_at: startedAt, devices };
 }
 
-export async function sayHello(socket: ClientSocket, host: string, devices?: unknown[]): Promise<Record<string, unknown>> {
-  return (await socket.timeout(5000).emitWithAck("hello", helloPayload(host, devices))) as Record<string, unknown>;
+export async function sayHello(socket: ClientSocket, host: string, devices?: unknown[], startedAt?: string): Promise<Record<string, unknown>> {
+  return (await socket.timeout(5000).emitWithAck("hello", helloPayload(host, devices, startedAt))) as Record<string, unknown>;
 }
 
 /** Polls until `check` returns a truthy value or the deadline passes. */

@@ -13,6 +13,7 @@ import { LeaseBook } from "../src/services/lease-book.js";
 import { LEASE_CLEANUP_OWNER, LeaseManager } from "../src/services/leases.js";
 import { hashToken } from "../src/services/tokens.js";
 import { FleetSource } from "../src/services/work/fleet-source.js";
+import { LateResults } from "../src/services/work/late-results.js";
 import { ActionLedger } from "../src/services/work/ledger.js";
 import { Scheduler } from "../src/services/work/scheduler.js";
 import { WorkService } from "../src/services/work/work.js";
@@ -63,7 +64,8 @@ describe("lease expiry", () => {
     const ledger = new ActionLedger(actions, repo, events);
     const scheduler = new Scheduler();
     const book = new LeaseBook();
-    work = new WorkService(scheduler, ledger, book, new FleetSource(hosts, devices, scheduler), new HubBus(logger), { actionTimeoutMs: 10_000, heartbeatIntervalMs: 5000, queueTimeoutMs: 30_000, queueMax: 100, drainMs: 0 }, logger);
+    const bus = new HubBus(logger);
+    work = new WorkService(scheduler, ledger, book, new FleetSource(hosts, devices, scheduler), new LateResults(ledger, bus, logger), bus, { actionTimeoutMs: 10_000, heartbeatIntervalMs: 5000, queueTimeoutMs: 30_000, queueMax: 100, drainMs: 0 }, logger);
     work.start();
     leases = new LeaseManager(repo, book, work, ledger, logger);
 

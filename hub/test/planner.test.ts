@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import jpeg from "jpeg-js";
 import { pino } from "pino";
@@ -121,7 +122,13 @@ describe("planner with the real Gemini SDK against a local fake server", () => {
 
   it("sends the scaled frame, the schema and the instruction, and returns validated actions", async () => {
     fake.enqueue({ text: answer([{ action: "serial.write", params: { data: "root\n" } }]), inputTokens: 321, outputTokens: 45 });
-    const plan = await planner().plan({ instruction: "Log in as root", host: "sim-1", device: "dut1", execute: false, requestedBy: "tester", frame: testJpeg(320, 240) });
+    // The loosest umask: the frame the model saw must still be private to the hub's user.
+    const umask = process.umask(0);
+    const plan = await planner()
+      .plan({ instruction: "Log in as root", host: "sim-1", device: "dut1", execute: false, requestedBy: "tester", frame: testJpeg(320, 240) })
+      .finally(() => process.umask(umask));
+    expect((statSync(join(dir, "plans")).mode & 0o777).toString(8)).toBe("700");
+    expect((statSync(join(dir, "plans", `${plan.id}.jpg`)).mode & 0o777).toString(8)).toBe("600");
 
     expect(plan.status).toBe("planned");
     expect(plan.actions).toEqual([{ action: "serial.write", resource: "console", params: { data: "root\n" } }]);
@@ -250,6 +257,24 @@ describe("planner with the real Gemini SDK against a local fake server", () => {
     expect(err.code).toBe("budget_exhausted");
     expect(err.retryAfter).toBeGreaterThan(0);
     expect(fake.requests).toHaveLength(2);
+  });
+
+  it("reserves the budget before each model call, so a burst of plans cannot overshoot it", async () => {
+    // Slow answers: every plan of the burst is under way before the first one is stored.
+    fake.setBrain(() => ({ text: answer([]), delayMs: 200 }));
+    const p = planner({}, { requestsPerDay: 3, tokensPerDay: 1_000_000 });
+    const burst = Array.from({ length: 10 }, () =>
+      p.plan({ instruction: "x", host: "sim-1", device: "dut1", execute: false, requestedBy: null, frame: testJpeg(16, 16) }).then(
+        () => "planned",
+        (e: unknown) => (e as LabrigError).code,
+      ),
+    );
+    const outcomes = await Promise.all(burst);
+    expect(outcomes.filter((o) => o === "planned")).toHaveLength(3);
+    expect(outcomes.filter((o) => o === "budget_exhausted")).toHaveLength(7);
+    expect(fake.requests).toHaveLength(3);
+    // What was stored is what was spent: the refused plans made no call.
+    expect(p.usage().requests).toBe(3);
   });
 
   it("answers planner_unavailable naming GEMINI_API_KEY when no key is configured", async () => {

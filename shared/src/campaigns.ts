@@ -3,6 +3,7 @@ import { ACTION_NAMES, ActionNameSchema, MAX_ACTION_MS } from "./actions.js";
 import { ErrorEnvelopeSchema } from "./errors.js";
 import { IdSchema, LabelsSchema } from "./model.js";
 import { PageQueryFields } from "./paging.js";
+import { lineText, multilineText } from "./text.js";
 
 // Test cases, campaigns, runs and their reports: REST bodies, stored records and dashboard events.
 // Cross-field rules (step references, params against the catalogue, regexes) are checked by the
@@ -45,8 +46,8 @@ export type Expectation = z.infer<typeof ExpectationSchema>;
 /** Parameters of an `ai.goal` step. Power actions are allowed only when listed in `allow`. */
 export const GoalParamsSchema = z
   .object({
-    instruction: z.string().min(1).max(4000),
-    success: z.string().min(1).max(2000),
+    instruction: multilineText(4000),
+    success: multilineText(2000),
     max_steps: z.number().int().min(1).max(100).default(10),
     max_errors: z.number().int().min(0).max(50).default(3),
     /** Pause after each iteration's actions before the next snapshot, so the screen and console catch up. */
@@ -72,13 +73,13 @@ export const StepSchema = z
 export type Step = z.infer<typeof StepSchema>;
 
 const TagSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/, "tags are 1-64 characters: letters, digits, '.', '_', ':', '/' or '-'");
-const NameSchema = z.string().trim().min(1).max(128);
+const NameSchema = lineText(128);
 
 /** Body of `POST /api/testcases` and `PUT /api/testcases/:id`. */
 export const TestCaseBodySchema = z
   .object({
     name: NameSchema,
-    description: z.string().max(4000).default(""),
+    description: multilineText(4000, 0).default(""),
     tags: z.array(TagSchema).max(32).default([]),
     target: RunTargetSchema.default({ selector: { capabilities: [], labels: {} } }),
     setup: z.array(StepSchema).max(100).default([]),

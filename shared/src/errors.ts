@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   unauthorized: { http: 401, recoverable: false },
   forbidden: { http: 403, recoverable: false },
   rate_limited: { http: 429, recoverable: true },
+  auth_unavailable: { http: 503, recoverable: true },
   lease_required: { http: 423, recoverable: true },
   planner_unavailable: { http: 503, recoverable: false },
   plan_invalid: { http: 502, recoverable: true },

@@ -5,6 +5,7 @@ import { DeviceDescriptionSchema, HostStateSchema, IdSchema } from "./model.js";
 import { ActionRecordSchema } from "./records.js";
 import { RUN_EVENT_NAMES, RunEventSchema, type RunEvent } from "./campaigns.js";
 import { PlanRecordSchema, type PlanRecord } from "./plans.js";
+import { multilineText } from "./text.js";
 
 /** socket.io namespace agents connect to. Auth: `{ host, token }` in the handshake. */
 export const AGENT_NAMESPACE = "/agent";
@@ -250,7 +251,7 @@ export const FramePushSchema = z
     host: IdSchema,
     device: IdSchema,
     resource: IdSchema.optional(),
-    instruction: z.string().min(1).max(4000),
+    instruction: multilineText(4000),
     execute: z.boolean().default(false),
     allow: z.array(ActionNameSchema).min(1).optional(),
     jpeg: BinarySchema.refine((d) => d.byteLength <= FRAME_PUSH_MAX_BYTES, `must be at most ${FRAME_PUSH_MAX_BYTES} bytes`),

@@ -1,6 +1,7 @@
 export * from "./errors.js";
 export * from "./abort.js";
 export * from "./validation.js";
+export * from "./text.js";
 export * from "./paging.js";
 export * from "./image.js";
 export * from "./pattern.js";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { lineText } from "./text.js";
 
 /** Ids of hosts, devices and resources: lowercase slugs, safe in URLs and file names. */
 export const IdSchema = z
@@ -9,7 +10,7 @@ export type Id = z.infer<typeof IdSchema>;
 /** Labels such as `board=rpi4`: what selectors match against. */
 export const LabelsSchema = z.record(
   z.string().regex(/^[a-z0-9][a-z0-9._/-]{0,62}$/, "label keys are lowercase slugs"),
-  z.string().max(128),
+  lineText(128, { min: 0, trim: false }),
 );
 export type Labels = z.infer<typeof LabelsSchema>;
 

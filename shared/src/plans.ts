@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ActionNameSchema } from "./actions.js";
 import { ErrorEnvelopeSchema } from "./errors.js";
 import { IdSchema } from "./model.js";
+import { multilineText } from "./text.js";
 
 /** One action as the planner proposes it; checked against the catalogue before anything runs. */
 export const PlannedActionSchema = z.object({
@@ -23,7 +24,7 @@ export type PlanAnswer = z.infer<typeof PlanAnswerSchema>;
 /** Body of `POST /api/plans`. */
 export const PlanRequestBodySchema = z
   .object({
-    instruction: z.string().min(1).max(4000),
+    instruction: multilineText(4000),
     host: IdSchema,
     device: IdSchema,
     /** The video resource to take the frame from, when the device has several. */

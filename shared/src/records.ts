@@ -33,6 +33,8 @@ export const ActionRecordSchema = z.object({
   started_at: z.string().nullable(),
   finished_at: z.string().nullable(),
   duration_ms: z.number().nullable(),
+  /** Set when the agent's result arrived after a hub restart had failed the action (`shutting_down`) and replaced that failure. */
+  reconciled_at: z.string().nullable().optional(),
 });
 export type ActionRecord = z.infer<typeof ActionRecordSchema>;
 
@@ -112,14 +114,14 @@ export type LeaseView = z.infer<typeof LeaseViewSchema>;
 /** `POST /api/leases` (201): the lease and its token, shown this once. */
 export const LeaseGrantedSchema = LeaseViewSchema.extend({ token: z.string() });
 
-/** `GET /api/system/info` (admin): versions, settings and counts. */
+/** `GET /api/system/info`: versions, settings and counts; the process fields only for admins. */
 export const SystemInfoSchema = z.object({
   version: z.string(),
-  node_version: z.string(),
-  pid: z.number().int(),
+  node_version: z.string().optional(),
+  pid: z.number().int().optional(),
   uptime_s: z.number().nonnegative(),
-  data_dir: z.string(),
-  db_path: z.string(),
+  data_dir: z.string().optional(),
+  db_path: z.string().optional(),
   heartbeat_interval_ms: z.number().int(),
   missed_heartbeats: z.number().int(),
   counts: z.object({ hosts: z.number().int(), devices: z.number().int(), actions: z.number().int() }),

@@ -3,6 +3,7 @@ import { TargetSelectorSchema } from "./campaigns.js";
 import { DeviceHealthSchema, IdSchema } from "./model.js";
 import { PageQueryFields } from "./paging.js";
 import { ActionRequestBodySchema, ActionStatusSchema } from "./records.js";
+import { lineText } from "./text.js";
 
 // REST request bodies and queries of dispatch, leases and health: declared once here, so the hub's
 // validation, its OpenAPI document and the dashboard's forms agree.
@@ -44,7 +45,7 @@ export const LeaseBodySchema = z
     target: TargetSchema,
     count: z.number().int().min(1).max(64).default(1),
     ttl_s: z.number().int().min(1).max(86_400),
-    owner: z.string().trim().min(1).max(128),
+    owner: lineText(128),
     cleanup: LeaseCleanupSchema.optional(),
     wait_ms: z.number().int().min(0).max(600_000).default(0),
   })
@@ -59,7 +60,7 @@ export const KeepaliveBodySchema = z
 export const ReleaseBodySchema = KeepaliveBodySchema.pick({ lease_token: true }).strict();
 
 /** Body of `PUT /api/hosts/:host/devices/:device/health`. */
-export const HealthBodySchema = z.object({ health: DeviceHealthSchema, reason: z.string().trim().min(1).max(500) }).strict();
+export const HealthBodySchema = z.object({ health: DeviceHealthSchema, reason: lineText(500) }).strict();
 
 /** Query of `GET /api/actions`. */
 export const ActionsQuerySchema = z

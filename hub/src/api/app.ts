@@ -3,6 +3,7 @@ import type { Logger } from "../logger.js";
 import type { AuthFailureLimiter } from "../services/auth-failure-limiter.js";
 import type { OperatorAuth } from "../services/operator-auth.js";
 import { authorize, unknownRoute } from "./auth.js";
+import { jsonBody } from "./body-parsing.js";
 import { errorHandler, requireJsonBody } from "./errors.js";
 import { requestContext, requestLocals, requestLog } from "./request-id.js";
 import { accessOf, serve, type Route } from "./route.js";
@@ -12,7 +13,7 @@ export interface AppDeps {
   logger: Logger;
   auth: OperatorAuth;
   limiter: AuthFailureLimiter;
-  /** express.json body limit, in the `bytes` package's syntax. */
+  /** JSON body limit, in the `bytes` package's syntax. */
   bodyLimit: string;
   corsOrigins: readonly string[];
   routes: readonly Route[];
@@ -33,7 +34,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestContext(deps.logger));
   app.use(securityHeaders());
   if (deps.corsOrigins.length > 0) app.use(corsPolicy(deps.corsOrigins));
-  const json = express.json({ limit: deps.bodyLimit, type: ["application/json", "application/*+json"] });
+  const json = jsonBody(deps.bodyLimit);
   const guard = { auth: deps.auth, limiter: deps.limiter };
   const seen = new Set<string>();
   for (const r of deps.routes) {

@@ -33,8 +33,7 @@ async function authenticate(deps: GuardDeps, req: Request, res: Response): Promi
     return principal;
   } catch (err) {
     if (err instanceof LabrigError && err.code === "unauthorized") {
-      deps.limiter.fail(address);
-      requestLog(res).warn({ address, method: req.method, path: req.path, reason: err.message }, "authentication failed");
+      requestLog(res)[deps.limiter.fail(address)]({ address, method: req.method, path: req.path, reason: err.message }, "authentication failed");
       res.setHeader("WWW-Authenticate", 'Bearer realm="labrig", error="invalid_token"');
     }
     throw err;

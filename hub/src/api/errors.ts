@@ -12,14 +12,25 @@ const BODY_ERRORS: Record<string, { code: ErrorCode; message: (limit?: number) =
   "encoding.unsupported": { code: "unsupported_media_type", message: () => "Unsupported Content-Encoding; send the body uncompressed." },
   "charset.unsupported": { code: "unsupported_media_type", message: () => "Unsupported charset; send the body as UTF-8 JSON." },
   "request.aborted": { code: "malformed_json", message: () => "The request was aborted before its body arrived." },
+  "request.size.invalid": { code: "malformed_json", message: () => "The request body is not as long as its Content-Length says." },
 };
 
-function bodyParserError(err: unknown): LabrigError | null {
-  if (typeof err !== "object" || err === null || !("type" in err) || typeof err.type !== "string") return null;
-  const known = BODY_ERRORS[err.type];
-  if (!known) return null;
-  const limit = "limit" in err && typeof err.limit === "number" ? err.limit : undefined;
-  return new LabrigError(known.code, known.message(limit), { cause: err });
+/** What the request itself got wrong, as express and body-parser report it; null for the hub's own failures. */
+function requestError(err: unknown): LabrigError | null {
+  // express decodes path parameters with decodeURIComponent: a malformed %-escape is the client's error.
+  if (err instanceof URIError) return new LabrigError("validation_failed", "The URL has a malformed %-escape (a '%' must be followed by two hex digits of UTF-8). Encode the path with encodeURIComponent.", { cause: err });
+  if (typeof err !== "object" || err === null) return null;
+  if ("type" in err && typeof err.type === "string") {
+    const known = BODY_ERRORS[err.type];
+    if (known) {
+      const limit = "limit" in err && typeof err.limit === "number" ? err.limit : undefined;
+      return new LabrigError(known.code, known.message(limit), { cause: err });
+    }
+  }
+  // Any other 4xx from express or body-parser is still the request's fault, never a 500.
+  const status = "status" in err && typeof err.status === "number" ? err.status : 0;
+  if (status >= 400 && status < 500) return new LabrigError("validation_failed", `The request could not be read: ${(err as { message?: unknown }).message ?? "bad request"}.`, { cause: err });
+  return null;
 }
 
 /** A POST/PUT/PATCH with a body that is not JSON is refused before parsing. */
@@ -60,7 +71,7 @@ function withHint(error: LabrigError): string {
 /** The one error handler: every failure leaves as `{error_code, message, recoverable, retry_after?, request_id}`. */
 export function errorHandler(err: unknown, _req: Request, res: Response, next: NextFunction): void {
   const { requestId } = requestLocals(res);
-  const error = err instanceof LabrigError ? err : (bodyParserError(err) ?? new LabrigError("internal_error", "The hub failed to handle this request; it has logged the cause with this request_id.", { cause: err }));
+  const error = err instanceof LabrigError ? err : (requestError(err) ?? new LabrigError("internal_error", "The hub failed to handle this request; it has logged the cause with this request_id.", { cause: err }));
   if (error.code === "internal_error") requestLog(res).error({ err }, "request failed");
   else if (requestLocals(res).logger.isLevelEnabled("debug")) requestLog(res).debug({ error_code: error.code, message: error.message }, "request refused");
   if (res.headersSent) {

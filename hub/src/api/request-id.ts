@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { NextFunction, Request, Response } from "express";
+import { redactUrl } from "../log-redaction.js";
 import type { Logger } from "../logger.js";
 import type { Principal } from "../services/operator-auth.js";
 
@@ -50,7 +51,8 @@ export function requestContext(logger: Logger) {
       const level = res.statusCode >= 500 ? "error" : "info";
       if (!logger.isLevelEnabled(level)) return;
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      logger[level]({ request_id: requestId, method: req.method, url: req.originalUrl, status: res.statusCode, duration_ms: Math.round(durationMs * 1000) / 1000 }, "response");
+      // A credential in the query (refused on REST, but clients send one anyway) must not reach the log.
+      logger[level]({ request_id: requestId, method: req.method, url: redactUrl(req.originalUrl), status: res.statusCode, duration_ms: Math.round(durationMs * 1000) / 1000 }, "response");
     });
     next();
   };

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { LabrigError, toLabrigError } from "@labrig/shared";
-import { loadConfig, type HubConfig } from "../config.js";
+import { configSecrets, loadConfig, type HubConfig } from "../config.js";
 import { HubDatabase } from "../db/database.js";
 import { createHub, type Hub, type HubAddress } from "../hub.js";
 import { createLogger, type Logger } from "../logger.js";
@@ -28,9 +28,13 @@ Commands:
 Configuration comes from the environment (and ./.env); the README's Configuration section lists
 every variable: PORT, LABRIG_BIND, LABRIG_DATA_DIR, LOG_LEVEL, LABRIG_HEARTBEAT_MS, LABRIG_MISSED_HEARTBEATS,
 LABRIG_BODY_LIMIT, LABRIG_ACTION_TIMEOUT_MS, LABRIG_HEALTH_FAILURE_THRESHOLD, LABRIG_QUEUE_TIMEOUT_MS,
-LABRIG_QUEUE_MAX, LABRIG_ADMIN_KEY, JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWT_ROLE_CLAIM, JWT_ISSUER, JWT_AUDIENCE,
-LABRIG_CORS_ORIGINS, LABRIG_AUTH_FAIL_LIMIT, LABRIG_ARTIFACT_MAX_AGE_DAYS, LABRIG_ARTIFACT_MAX_BYTES,
-LABRIG_RUN_LEASE_TTL_S, LABRIG_RUN_DEVICE_WAIT_MS, GEMINI_API_KEY, GEMINI_MODEL, GEMINI_BASE_URL,
+LABRIG_QUEUE_MAX, LABRIG_ADMIN_KEY, JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWT_JWKS_URL,
+JWT_JWKS_TIMEOUT_MS, JWT_JWKS_CACHE_S, JWT_MAX_LIFETIME_S, JWT_ROLE_CLAIM, JWT_ISSUER, JWT_AUDIENCE,
+LABRIG_CORS_ORIGINS, LABRIG_AUTH_FAIL_LIMIT, LABRIG_MAX_DEVICES_PER_HOST, LABRIG_MAX_RESOURCES_PER_DEVICE,
+LABRIG_MAX_RESOURCES_PER_HOST, LABRIG_CONSOLE_BUFFER_BYTES, LABRIG_CONSOLE_HOST_BYTES, LABRIG_ARTIFACT_MAX_AGE_DAYS, LABRIG_ARTIFACT_MAX_BYTES,
+LABRIG_RUN_LEASE_TTL_S, LABRIG_RUN_DEVICE_WAIT_MS, LABRIG_SCHEDULE_MIN_INTERVAL_S, LABRIG_RETAIN_ACTIONS_DAYS,
+LABRIG_RETAIN_HOST_EVENTS_DAYS, LABRIG_RETAIN_PLANS_DAYS, LABRIG_RETAIN_RUNS_DAYS, LABRIG_RETAIN_LEASES_DAYS,
+LABRIG_PRUNE_INTERVAL_S, GEMINI_API_KEY, GEMINI_MODEL, GEMINI_BASE_URL,
 GEMINI_API_VERSION, GEMINI_TIMEOUT_MS, GEMINI_RETRIES, GEMINI_RETRY_BASE_MS, GEMINI_STREAM,
 GEMINI_DAILY_REQUESTS, GEMINI_DAILY_TOKENS, PLANNER_MAX_EDGE.
 `;
@@ -60,7 +64,7 @@ class UsageError extends Error {}
 
 /** Opens the database for an admin command (migrating it), runs `fn`, closes it. Logs go to stderr: stdout is the command's output. */
 function withAdmin<T>(config: HubConfig, fn: (tokens: HostTokens, hosts: HostsRepository, devices: DevicesRepository, database: HubDatabase) => T): T {
-  const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, 2);
+  const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel, 2, configSecrets(config));
   const database = new HubDatabase(config.dbPath, logger);
   database.start();
   try {
@@ -111,7 +115,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     switch (command) {
       case "serve": {
         if (sub !== undefined) throw new UsageError(`serve takes no arguments, got '${sub}'.`);
-        const logger = createLogger(config.logLevel);
+        const logger = createLogger(config.logLevel, 1, configSecrets(config));
         const hub = createHub(config, { logger, announce: io.stderr });
         const address = await hub.start();
         return { exitCode: 0, served: { hub, logger, address } };

@@ -1,8 +1,8 @@
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { LabrigError, nowIso } from "@labrig/shared";
 import type { Logger } from "../logger.js";
+import { ensurePrivateFile, makePrivateDir, restrictFile } from "../private-files.js";
 import { MIGRATIONS, type Migration } from "./migrations.js";
 
 export type SqliteDb = BetterSqlite3.Database;
@@ -36,9 +36,14 @@ export class HubDatabase {
   /** Opens the file (creating its directory) and applies pending migrations. Returns the versions applied now. */
   start(): number[] {
     if (this.handle) return [];
-    mkdirSync(dirname(this.path), { recursive: true });
+    makePrivateDir(dirname(this.path));
+    // SQLite creates a database with 0644 less the umask, and its WAL and SHM files with the database's
+    // mode: made 0600 first, all three stay private to the hub's user.
+    ensurePrivateFile(this.path);
     const db = new BetterSqlite3(this.path);
     try {
+      // Before the first table: a new database frees pages incrementally (retention's reclaim); see ensureIncrementalVacuum for older files.
+      if (db.pragma("page_count", { simple: true }) === 0) db.pragma("auto_vacuum = INCREMENTAL");
       db.pragma("journal_mode = WAL");
       db.pragma("foreign_keys = ON");
       db.pragma("busy_timeout = 5000");
@@ -54,6 +59,9 @@ export class HubDatabase {
       throw new LabrigError("internal_error", `Cannot open the database at ${this.path}: ${(err as Error).message}. Check the file's permissions and free disk space.`, { cause: err });
     }
     this.handle = db;
+    // Left world-readable by an older version: fixed now.
+    restrictFile(`${this.path}-wal`);
+    restrictFile(`${this.path}-shm`);
     const applied = this.migrate();
     const checkpoint = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
     this.checkpointTimer = setInterval(() => {
@@ -85,6 +93,22 @@ export class HubDatabase {
 
   get filePath(): string {
     return this.path;
+  }
+
+  /**
+   * Makes a database created before retention existed free pages incrementally: auto_vacuum can only
+   * change with a full VACUUM, done once here (the hub calls this at start, before it listens: the one
+   * quiet moment). Returns whether the conversion ran.
+   */
+  ensureIncrementalVacuum(): boolean {
+    const db = this.db;
+    const INCREMENTAL = 2;
+    if (db.pragma("auto_vacuum", { simple: true }) === INCREMENTAL) return false;
+    const started = Date.now();
+    db.pragma("auto_vacuum = INCREMENTAL");
+    db.exec("VACUUM");
+    this.logger.info({ db_path: this.path, duration_ms: Date.now() - started }, "database converted to incremental vacuum (once)");
+    return true;
   }
 
   /** Highest applied migration version (0 when none). */

@@ -295,4 +295,11 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX run_artifacts_live ON run_artifacts (deleted_at, created_at);
     `,
   },
+  {
+    version: 6,
+    name: "actions: reconciled late results",
+    // Set when an agent's result arrived after a hub restart had marked the action failed (shutting_down)
+    // and replaced that failure with the real outcome.
+    sql: `ALTER TABLE actions ADD COLUMN reconciled_at TEXT;`,
+  },
 ];

@@ -13,8 +13,10 @@ import type { Namespace, Server } from "socket.io";
 import type { z } from "zod";
 import type { HubBus } from "../bus.js";
 import type { Logger } from "../logger.js";
+import type { AuthFailureLimiter } from "../services/auth-failure-limiter.js";
 import type { HostTokens } from "../services/tokens.js";
 import type { AgentConnections, AgentSocket } from "./agent-connections.js";
+import { clientAddress } from "./dashboard-namespace.js";
 
 /** What the hub knows about one authenticated agent socket. */
 export interface AgentSession {
@@ -39,14 +41,16 @@ export interface AgentNamespaceDeps {
   io: Server;
   tokens: HostTokens;
   connections: AgentConnections;
+  /** Failed handshakes per address, shared with REST and dashboards: token guessing is rate-limited everywhere. */
+  limiter: AuthFailureLimiter;
   bus: HubBus;
   logger: Logger;
 }
 
 /** A socket.io middleware error whose envelope reaches the client as `err.data` in `connect_error`. */
-function handshakeError(code: "unauthorized" | "shutting_down" | "internal_error", message: string): Error & { data: ErrorEnvelope } {
+function handshakeError(code: "unauthorized" | "rate_limited" | "shutting_down" | "internal_error", message: string, retryAfter?: number): Error & { data: ErrorEnvelope } {
   const err = new Error(message) as Error & { data: ErrorEnvelope };
-  err.data = makeEnvelope(code, message);
+  err.data = makeEnvelope(code, message, { retryAfter });
   return err;
 }
 
@@ -119,15 +123,20 @@ export class AgentNamespace {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
     const host = typeof auth.host === "string" ? auth.host : "";
     const token = typeof auth.token === "string" ? auth.token : "";
-    const address = socket.handshake.address;
+    const address = clientAddress(socket);
+    const retryAfter = this.deps.limiter.blockedFor(address);
+    if (retryAfter !== null) {
+      this.deps.logger.debug({ address, host: host.slice(0, 64) || null }, "agent handshake refused: too many failed ones from this address");
+      return handshakeError("rate_limited", `Too many failed handshakes from ${address}; try again in ${retryAfter} s.`, retryAfter);
+    }
     if (!IdSchema.safeParse(host).success || token === "") {
-      this.deps.logger.warn({ address, host: host.slice(0, 64) || null }, "agent handshake without valid credentials refused");
+      this.deps.logger[this.deps.limiter.fail(address)]({ address, host: host.slice(0, 64) || null }, "agent handshake without valid credentials refused");
       return handshakeError("unauthorized", "The handshake needs auth {host, token}: set hub.host and hub.token in the agent's config.");
     }
     try {
       const tokenHash = this.deps.tokens.verify(host, token);
       if (tokenHash === null) {
-        this.deps.logger.warn({ address, host }, "agent handshake with unknown host or wrong token refused");
+        this.deps.logger[this.deps.limiter.fail(address)]({ address, host }, "agent handshake with unknown host or wrong token refused");
         return handshakeError(
           "unauthorized",
           `Host '${host}' is unknown or its token is wrong. On the hub run 'labrig-hub host token ${host}' (or 'host add ${host}') and put the new token in the agent's config.`,

@@ -36,7 +36,7 @@ function handshakeError(error: LabrigError): Error & { data: ErrorEnvelope } {
 }
 
 /** The client's address: socket.io does not apply express's `trust proxy`, so do the same here (trust a loopback proxy). */
-function clientAddress(socket: Socket): string {
+export function clientAddress(socket: Socket): string {
   const direct = socket.handshake.address;
   const forwarded = socket.handshake.headers["x-forwarded-for"];
   const loopback = direct === "127.0.0.1" || direct === "::1" || direct === "::ffff:127.0.0.1";
@@ -139,8 +139,7 @@ export class DashboardNamespace {
       this.principals.set(socket, principal);
     } catch (err) {
       if (err instanceof LabrigError && err.code === "unauthorized") {
-        this.deps.limiter.fail(address);
-        this.deps.logger.warn({ address, reason: err.message }, "dashboard authentication failed");
+        this.deps.logger[this.deps.limiter.fail(address)]({ address, reason: err.message }, "dashboard authentication failed");
       }
       throw err;
     }

@@ -38,6 +38,7 @@ interface ActionRow {
   priority: number;
   lease_id: string | null;
   attempts: number;
+  reconciled_at: string | null;
 }
 
 function toRecord(row: ActionRow): StoredAction {
@@ -60,6 +61,7 @@ function toRecord(row: ActionRow): StoredAction {
     priority: row.priority,
     lease_id: row.lease_id,
     attempts: row.attempts,
+    reconciled_at: row.reconciled_at,
   };
 }
 
@@ -136,6 +138,12 @@ export class ActionsRepository {
         UPDATE actions SET status = 'failed', error_json = ?, finished_at = ?
         WHERE status IN ('queued', 'running')`),
       count: db.prepare("SELECT COUNT(*) FROM actions").pluck(),
+      // Only a failure a hub stop left (shutting_down), and only once.
+      reconcile: db.prepare(`
+        UPDATE actions SET status = @status, result_json = @result_json, error_json = @error_json,
+          started_at = COALESCE(@started_at, started_at), finished_at = @finished_at, duration_ms = @duration_ms, reconciled_at = @at
+        WHERE id = @id AND status = 'failed' AND reconciled_at IS NULL AND json_extract(error_json, '$.error_code') = 'shutting_down'
+        RETURNING *`),
       seqOf: db.prepare("SELECT seq FROM actions WHERE id = ?").pluck(),
     };
   }
@@ -221,6 +229,21 @@ export class ActionsRepository {
         duration_ms: outcome.durationMs,
       }).changes > 0
     );
+  }
+
+  /** Replaces the failure a hub stop recorded with the agent's late outcome; undefined when there is none to replace. */
+  reconcile(id: string, outcome: ActionOutcome, at: string): StoredAction | undefined {
+    const row = this.stmts.reconcile.get({
+      id,
+      status: outcome.status,
+      result_json: outcome.result === null ? null : JSON.stringify(outcome.result),
+      error_json: outcome.error === null ? null : JSON.stringify(outcome.error),
+      started_at: outcome.startedAt,
+      finished_at: outcome.finishedAt,
+      duration_ms: outcome.durationMs,
+      at,
+    }) as ActionRow | undefined;
+    return row ? toRecord(row) : undefined;
   }
 
   /** At start: actions a previous hub process left unfinished cannot be waited for by anyone; fail them. Returns how many. */

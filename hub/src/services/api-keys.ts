@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { ApiKeyCreateBodySchema, LabrigError, nowIso, parseOrThrow, type ApiKeyCreated, type ApiKeyView, type Role } from "@labrig/shared";
+import type { Logger } from "../logger.js";
 import type { ApiKeyRecord, ApiKeysRepository } from "../repositories/api-keys.js";
 import { hashToken } from "./tokens.js";
 
@@ -24,6 +25,9 @@ const VERIFIED_TTL_MS = 5_000;
 
 /** Beyond this many cached keys the cache starts over (only valid keys get in, so this is generous). */
 const VERIFIED_MAX = 1_000;
+
+/** How often the hub looks for keys another process (the CLI) revoked, to cut the sockets they opened. */
+export const REVOCATION_POLL_MS = 1_000;
 
 interface VerifiedKey {
   view: ApiKeyView;
@@ -51,11 +55,15 @@ export class ApiKeys {
   private readonly verified = new Map<string, VerifiedKey>();
   /** data_version when the cache was last known current. */
   private verifiedDataVersion = -1;
+  /** Key ids that existed at the last look (for noticing revocations by another process). */
+  private knownIds = new Set<string>();
+  private watchedDataVersion = -1;
+  private watchTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly keys: ApiKeysRepository,
-    /** Told the id of every key revoked in this process (the hub announces it on its bus). */
-    private readonly revoked: (keyId: string) => void = () => undefined,
+    /** Told the id of every key revoked, here or (noticed by the watch) by another process: the hub announces it on its bus. */
+    private readonly notifyRevoked: (keyId: string) => void = () => undefined,
   ) {}
 
   /** Creates a key and returns it; the key itself is not stored anywhere. */
@@ -68,6 +76,7 @@ export class ApiKeys {
       const key = generateApiKey();
       const id = `key-${randomBytes(6).toString("hex")}`;
       this.keys.insert({ id, name, role, keyHash: hashToken(key), createdAt: nowIso() });
+      this.knownIds.add(id);
       return { id, name, role, key };
     });
   }
@@ -88,8 +97,43 @@ export class ApiKeys {
       this.verified.clear();
       return view(key);
     });
-    this.revoked(revoked.id);
+    this.knownIds.delete(revoked.id);
+    this.notifyRevoked(revoked.id);
     return revoked;
+  }
+
+  /**
+   * Starts looking for keys revoked by another process (`labrig-hub key revoke` writes the same file):
+   * each poll reads data_version, which only another connection's commit changes, and only then lists
+   * the keys to see which are gone. Revocations here are announced by revoke() itself.
+   */
+  watchExternalRevocations(logger: Logger, intervalMs = REVOCATION_POLL_MS): void {
+    this.stopWatching();
+    this.watchedDataVersion = this.keys.dataVersion();
+    this.knownIds = new Set(this.keys.list().map((k) => k.id));
+    this.watchTimer = setInterval(() => {
+      try {
+        this.checkExternalRevocations();
+      } catch (err) {
+        // A locked or failing read must not stop the watch; the next poll looks again.
+        logger.error({ err }, "could not check for API keys revoked by another process");
+      }
+    }, intervalMs);
+    this.watchTimer.unref();
+  }
+
+  stopWatching(): void {
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.watchTimer = null;
+  }
+
+  private checkExternalRevocations(): void {
+    const version = this.keys.dataVersion();
+    if (version === this.watchedDataVersion) return;
+    this.watchedDataVersion = version;
+    const now = new Set(this.keys.list().map((k) => k.id));
+    for (const id of this.knownIds) if (!now.has(id)) this.notifyRevoked(id);
+    this.knownIds = now;
   }
 
   /** The key `presented` belongs to, or null. */

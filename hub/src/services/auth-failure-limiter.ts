@@ -32,16 +32,21 @@ export class AuthFailureLimiter {
     return w.failures >= this.limit ? Math.max(1, Math.ceil((w.resetAtMs - now) / 1000)) : null;
   }
 
-  /** Records one failed authentication from `address`. */
-  fail(address: string): void {
+  /**
+   * Records one failed authentication from `address` and says how to log it: the first failure of a
+   * window and the one that blocks the address at warn, the others at debug, so a scan or an agent
+   * retrying with a wrong token does not flood the log.
+   */
+  fail(address: string): "warn" | "debug" {
     const now = this.now();
     const w = this.windows.get(address);
     if (w && w.resetAtMs > now) {
       w.failures++;
-      return;
+      return w.failures === this.limit ? "warn" : "debug";
     }
     if (this.windows.size >= MAX_TRACKED) this.prune(now);
     this.windows.set(address, { failures: 1, resetAtMs: now + this.windowMs });
+    return "warn";
   }
 
   private prune(now: number): void {

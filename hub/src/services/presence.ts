@@ -6,12 +6,15 @@ import type { AgentNamespace } from "../realtime/agent-namespace.js";
 import type { DevicesRepository } from "../repositories/devices.js";
 import type { HostEventsRepository } from "../repositories/host-events.js";
 import type { HostsRepository } from "../repositories/hosts.js";
+import { helloRefusal, type HostLimits } from "./host-limits.js";
 import type { HostTokens } from "./tokens.js";
 
 export interface PresenceOptions {
   heartbeatIntervalMs: number;
   missedHeartbeats: number;
   hubVersion: string;
+  /** Devices and resources one hello may declare. */
+  limits: HostLimits;
 }
 
 export interface PresenceDeps {
@@ -41,6 +44,12 @@ export class Presence {
     d.agents.handle("hello", (session, hello, ack) => {
       if (!d.connections.isLive(session.host, session.socket)) {
         ack?.({ ok: false, error: makeEnvelope("conflict", "A newer connection for this host replaced this one.") });
+        return;
+      }
+      const refusal = helloRefusal(hello, d.options.limits);
+      if (refusal) {
+        d.logger.warn({ host: session.host, devices: hello.devices.length, problem: refusal.message }, "hello refused: the host declares more than this hub accepts");
+        ack?.({ ok: false, error: refusal.toEnvelope() });
         return;
       }
       const now = nowIso();

@@ -36,16 +36,13 @@ export function systemRoutes(deps: {
       method: "get",
       path: "/api/system/info",
       tag: "system",
-      access: "admin",
-      summary: "Versions, settings, paths, counts and schema version.",
+      summary: "Versions, settings, counts and schema version; pid, paths and Node version for admins only.",
       response: SystemInfoSchema,
-      handler: () => ({
+      handler: ({ principal }) => ({
         version: deps.version,
-        node_version: process.version,
-        pid: process.pid,
+        // Process id, paths and the Node version help an admin and an attacker alike: admins only.
+        ...(principal?.role === "admin" ? { node_version: process.version, pid: process.pid, data_dir: deps.config.dataDir, db_path: deps.config.dbPath } : {}),
         uptime_s: uptimeS(),
-        data_dir: deps.config.dataDir,
-        db_path: deps.config.dbPath,
         heartbeat_interval_ms: deps.config.heartbeatIntervalMs,
         missed_heartbeats: deps.config.missedHeartbeats,
         counts: { hosts: deps.hosts.count(), devices: deps.devices.count(), actions: deps.actions.count() },

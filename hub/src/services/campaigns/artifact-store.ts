@@ -1,7 +1,8 @@
-import { lstatSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, realpathSync, rmSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { LabrigError, nowIso, type RunArtifact } from "@labrig/shared";
 import type { Logger } from "../../logger.js";
+import { makePrivateDir, writePrivateFile } from "../../private-files.js";
 import type { RunArtifactRow, RunsRepository } from "../../repositories/runs.js";
 
 /** Names the hub generates for artifact files: no dots but the extension's, no separators, so none can point elsewhere. */
@@ -51,7 +52,7 @@ export class RunArtifactStore {
   }
 
   start(): void {
-    mkdirSync(this.root, { recursive: true });
+    makePrivateDir(this.root);
     this.sweep();
     this.timer = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
     this.timer.unref();
@@ -74,12 +75,12 @@ export class RunArtifactStore {
     const base = sanitized || "artifact";
     const ext = a.ext.toLowerCase().replace(/[^a-z0-9]/g, "").slice(0, 8);
     const dir = join(this.root, a.runId);
-    mkdirSync(dir, { recursive: true });
+    makePrivateDir(dir);
     let name = `${base}${ext ? `.${ext}` : ""}`;
     for (let n = 2; this.runs.artifact(a.runId, name) !== undefined; n++) name = `${base}-${n}${ext ? `.${ext}` : ""}`;
     if (!SAFE_NAME.test(name)) throw new LabrigError("internal_error", `Generated artifact name '${name}' is not safe; this is a bug in the hub.`);
-    // wx: never follow or overwrite something already there.
-    writeFileSync(join(dir, name), a.data, { flag: "wx", mode: 0o640 });
+    // Exclusive: never follow or overwrite something already there.
+    writePrivateFile(join(dir, name), a.data, true);
     const row = { run_id: a.runId, run_test_id: a.runTestId, step_seq: a.stepSeq, name, kind: a.kind, mime_type: a.mimeType, bytes: a.data.length, created_at: nowIso() };
     this.runs.insertArtifact(row);
     return { name, kind: a.kind, mime_type: a.mimeType, bytes: a.data.length, created_at: row.created_at, deleted: false };

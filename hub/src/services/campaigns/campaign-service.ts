@@ -30,6 +30,8 @@ export interface CampaignServiceDeps {
   runs: RunsRepository;
   runner: CampaignRunner;
   artifacts: RunArtifactStore;
+  /** LABRIG_SCHEDULE_MIN_INTERVAL_S: schedules that fire more often are refused at save. */
+  scheduleMinIntervalS: number;
   logger: Logger;
 }
 
@@ -110,9 +112,9 @@ export class CampaignService {
     return this.campaignView(this.storedCampaign(idOrName));
   }
 
-  /** Checks a campaign body against the stored test cases (shape, schedule, that each exists and can share a device with the target). */
+  /** Checks a campaign body against the stored test cases (shape, schedule and its minimum interval, that each exists and can share a device with the target). */
   validateCampaign(body: unknown): CampaignBody {
-    return validateCampaign(body, (id) => this.deps.testcases.get(id));
+    return validateCampaign(body, (id) => this.deps.testcases.get(id), this.deps.scheduleMinIntervalS);
   }
 
   createCampaign(spec: CampaignBody): CampaignRecord {

@@ -75,7 +75,8 @@ export function createCampaigns(w: CampaignWiring): CampaignService {
       stopGraceMs: 3000,
     },
   });
-  const service = new CampaignService({ testcases: new TestCasesRepository(w.db), campaigns, runs, runner, artifacts, logger: log });
-  service.attachScheduler(new CampaignScheduler(campaigns, (id, at) => service.fireScheduled(id, at), log.child({ part: "scheduler" })));
+  const minIntervalS = w.config.runs.scheduleMinIntervalS;
+  const service = new CampaignService({ testcases: new TestCasesRepository(w.db), campaigns, runs, runner, artifacts, scheduleMinIntervalS: minIntervalS, logger: log });
+  service.attachScheduler(new CampaignScheduler(campaigns, (id, at) => service.fireScheduled(id, at), log.child({ part: "scheduler" }), minIntervalS));
   return service;
 }

@@ -1,6 +1,7 @@
 import { Cron } from "croner";
 import type { Logger } from "../../logger.js";
 import type { CampaignsRepository } from "../../repositories/campaigns.js";
+import { checkSchedule } from "./validation.js";
 
 /**
  * Fires scheduled campaigns with croner (time zone honoured, seconds allowed). One job per enabled
@@ -15,6 +16,8 @@ export class CampaignScheduler {
     private readonly campaigns: CampaignsRepository,
     private readonly fire: (campaignId: string, scheduledAt: Date) => void,
     private readonly logger: Logger,
+    /** Stored schedules that fire more often (saved before the setting existed, or under a lower one) are not started. */
+    private readonly minIntervalS = 0,
   ) {}
 
   start(): void {
@@ -36,6 +39,11 @@ export class CampaignScheduler {
     const c = this.campaigns.get(campaignId);
     if (!c || !c.spec.enabled || !c.spec.schedule) return;
     const { cron, timezone } = c.spec.schedule;
+    const bad = checkSchedule(cron, timezone, this.minIntervalS);
+    if (bad) {
+      this.logger.error({ campaign_id: campaignId, cron, timezone, problem: bad.message }, "stored campaign schedule not started; update the campaign's schedule");
+      return;
+    }
     const job = new Cron(cron, { timezone, name: `campaign:${campaignId}`, catch: (err) => this.logger.error({ err, campaign_id: campaignId }, "scheduled campaign start failed") }, () => {
       const at = new Date();
       this.logger.info({ campaign_id: campaignId, cron, timezone }, "scheduled campaign due");

@@ -147,21 +147,37 @@ export function mergeSelectors(a: TargetSelector, b: TargetSelector): { selector
   return { selector: { capabilities: [...new Set([...a.capabilities, ...b.capabilities])].sort(), labels }, conflicts };
 }
 
-/** A schedule's cron and time zone as croner reads them; null with a message when invalid. */
-export function checkSchedule(cron: string, timezone: string): { path: string; message: string } | null {
+/** Upcoming starts compared to find a schedule's shortest gap (enough to meet every pattern of a day-long cron). */
+const SCHEDULE_SAMPLE = 200;
+
+/**
+ * A schedule's cron and time zone as croner reads them; null with a message when invalid, or when
+ * it can fire less than `minIntervalS` apart (LABRIG_SCHEDULE_MIN_INTERVAL_S: a six-field
+ * `* * * * * *` would otherwise record a run, or a skipped one, every second).
+ */
+export function checkSchedule(cron: string, timezone: string, minIntervalS = 0): { path: string; message: string } | null {
   try {
     new Intl.DateTimeFormat("en-US", { timeZone: timezone });
   } catch {
     // Intl throws RangeError for an unknown zone; that is the answer, not an error to log.
     return { path: "schedule.timezone", message: `unknown time zone '${timezone}'; use an IANA name such as UTC or Europe/Paris` };
   }
+  let upcoming: Date[];
   try {
     const job = new Cron(cron, { timezone, paused: true });
-    const next = job.nextRun();
+    upcoming = job.nextRuns(SCHEDULE_SAMPLE);
     job.stop();
-    if (next === null) return { path: "schedule.cron", message: `'${cron}' never fires` };
   } catch (err) {
     return { path: "schedule.cron", message: `not a valid cron expression: ${(err as Error).message}` };
+  }
+  if (upcoming.length === 0) return { path: "schedule.cron", message: `'${cron}' never fires` };
+  let shortestMs = Number.POSITIVE_INFINITY;
+  for (let i = 1; i < upcoming.length; i++) shortestMs = Math.min(shortestMs, (upcoming[i] as Date).getTime() - (upcoming[i - 1] as Date).getTime());
+  if (shortestMs < minIntervalS * 1000) {
+    return {
+      path: "schedule.cron",
+      message: `'${cron}' starts runs as little as ${Math.round(shortestMs / 1000)} s apart; the hub allows at most one scheduled start per ${minIntervalS} s (LABRIG_SCHEDULE_MIN_INTERVAL_S). Use a coarser schedule, e.g. '*/5 * * * *'`,
+    };
   }
   return null;
 }
@@ -170,13 +186,13 @@ export function checkSchedule(cron: string, timezone: string): { path: string; m
  * Validates a campaign body: shape, schedule, that every test case exists, and that the campaign's
  * target and each test case's own target can both hold on one device.
  */
-export function validateCampaign(body: unknown, lookup: (id: string) => TestCaseBody | undefined): CampaignBody {
+export function validateCampaign(body: unknown, lookup: (id: string) => TestCaseBody | undefined, scheduleMinIntervalS = 0): CampaignBody {
   const parsed = CampaignBodySchema.safeParse(body);
   if (!parsed.success) throwIfProblems("campaign", zodProblems(parsed.error));
   const c = (parsed as { data: CampaignBody }).data;
   const problems: Problem[] = [];
   if (c.schedule) {
-    const bad = checkSchedule(c.schedule.cron, c.schedule.timezone);
+    const bad = checkSchedule(c.schedule.cron, c.schedule.timezone, scheduleMinIntervalS);
     if (bad) problems.push(bad);
   }
   c.testcases.forEach((id, i) => {

@@ -1,5 +1,5 @@
 import { ApiError, GoogleGenAI, type GenerateContentResponse, type Part } from "@google/genai";
-import { LabrigError, sleep } from "@labrig/shared";
+import { LabrigError, sleep, toLabrigError } from "@labrig/shared";
 import type { Logger } from "../../logger.js";
 
 export interface GeminiSettings {
@@ -24,6 +24,8 @@ export interface ModelRequest {
   responseSchema: Record<string, unknown>;
   /** Called with the text so far while the model streams its answer. */
   onPartial?: (textSoFar: string) => void;
+  /** Called before every call, retries included (the daily budget's reservation); what it throws ends generate(). */
+  beforeCall?: () => void;
   signal?: AbortSignal;
 }
 
@@ -65,6 +67,12 @@ export class GeminiModel {
   async generate(request: ModelRequest): Promise<ModelAnswer> {
     let calls = 0;
     for (let attempt = 0; ; attempt++) {
+      try {
+        request.beforeCall?.();
+      } catch (err) {
+        // Refused before it was made: only the calls already made count.
+        throw Object.assign(toLabrigError(err), { calls });
+      }
       calls++;
       try {
         const answer = await this.once(request);

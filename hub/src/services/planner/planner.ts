@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   LabrigError,
@@ -24,6 +23,7 @@ import { scaleJpeg } from "./frame.js";
 import type { GeminiModel } from "./gemini-model.js";
 import { allowedActions, planResponseJsonSchema, validatePlannedActions } from "./plan-schema.js";
 import { SYSTEM_INSTRUCTION, buildPromptParts, type PlanContext } from "./prompt.js";
+import { makePrivateDir, writePrivateFile } from "../../private-files.js";
 
 /** Takes the current frame of a device's video resource (a `capture.snapshot` on the agent, then the JPEG bytes). */
 export interface FrameGrabber {
@@ -168,6 +168,8 @@ export class Planner {
     }
     const allowed = allowedActions(device.resources, input.allow);
     this.budget.check();
+    // Every model call of this plan is held against the budget from just before it is made until the plan is stored.
+    const reservation = this.budget.reserve();
 
     const started = performance.now();
     const plan: StoredPlan = {
@@ -199,8 +201,8 @@ export class Planner {
       const frame = await this.frameFor(input, videoResource, device.resources.some((r) => r.kind === "video"));
       if (frame) {
         const file = join(this.d.settings.framesDir, `${plan.id}.jpg`);
-        mkdirSync(this.d.settings.framesDir, { recursive: true });
-        writeFileSync(file, frame.jpeg);
+        makePrivateDir(this.d.settings.framesDir);
+        writePrivateFile(file, frame.jpeg);
         plan.frame = { artifact: `plans/${plan.id}.jpg`, width: frame.width, height: frame.height, bytes: frame.jpeg.length };
       }
       const consoles = device.resources
@@ -231,6 +233,7 @@ export class Planner {
             parts,
             responseSchema: schema,
             signal: input.signal,
+            beforeCall: () => reservation.take(),
             onPartial: (soFar) => {
               const now = performance.now();
               if (now - lastPartial < this.d.settings.partialIntervalMs) return;
@@ -295,7 +298,11 @@ export class Planner {
       throw error;
     } finally {
       plan.latency_ms = plan.latency_ms || performance.now() - started;
-      this.d.plans.save(plan);
+      try {
+        this.d.plans.save(plan);
+      } finally {
+        reservation.release();
+      }
       this.d.publish("plan.finished", publicPlan(plan));
       log.info({ status: plan.status, actions: plan.actions.length, done: plan.done, latency_ms: Math.round(plan.latency_ms), usage: plan.usage }, "plan finished");
     }

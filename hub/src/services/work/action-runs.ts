@@ -4,6 +4,7 @@ import type { Logger } from "../../logger.js";
 import type { ActionOutcome, StoredAction } from "../../repositories/actions.js";
 import type { ActionSubmission, AdmittedAction } from "./admission.js";
 import type { AgentChannel, ChannelPort } from "./agent-channel.js";
+import type { LateResults } from "./late-results.js";
 import type { ActionLedger } from "./ledger.js";
 import { hubOutcome, outcomeOfResult } from "./outcome.js";
 import type { DeviceSlot, Scheduler } from "./scheduler.js";
@@ -52,6 +53,7 @@ interface ActionJob {
 export interface ActionRunsDeps {
   scheduler: Scheduler;
   ledger: ActionLedger;
+  lateResults: LateResults;
   bus: HubBus;
   channel: () => AgentChannel;
   /** Asks the work unit for another scheduling pass. */
@@ -221,9 +223,9 @@ export class ActionRuns implements ChannelPort {
   }
 
   late(actionId: string, result: ActionResult): void {
-    // An earlier attempt (re-dispatched, canceled before start, timed out) or a past hub process: the record already ended.
-    const known = this.d.ledger.action(actionId) !== undefined;
-    this.d.logger.debug({ action_id: actionId, wire_id: result.id, known }, "late action result acknowledged without change");
+    // An earlier attempt (re-dispatched, canceled before start, timed out) or one a past hub process gave up on.
+    const disposition = this.d.lateResults.receive(actionId, result);
+    if (disposition !== "reconciled") this.d.logger.debug({ action_id: actionId, wire_id: result.id, disposition }, "late action result acknowledged without change");
   }
 
   lost(actionId: string, attempt: number, started: boolean, reason: string): void {
@@ -366,6 +368,7 @@ export class ActionRuns implements ChannelPort {
       priority: job.priority,
       lease_id: a.lease?.id ?? null,
       attempts: job.attempt,
+      reconciled_at: null,
     };
   }
 

@@ -59,6 +59,11 @@ export class ActionLedger {
     return this.actions.finish(id, outcome) ? outcome : null;
   }
 
+  /** Replaces a restart's `shutting_down` failure with the agent's late result (once); the updated record, or undefined. */
+  reconciled(id: string, outcome: ActionOutcome, at: string): StoredAction | undefined {
+    return this.actions.reconcile(id, outcome, at);
+  }
+
   /** At start: what a previous hub process left unfinished cannot be waited for; fails it. Returns how many. */
   abandonUnfinished(error: ErrorEnvelope): number {
     return this.actions.failUnfinished(error, nowIso());

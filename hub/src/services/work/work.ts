@@ -6,6 +6,7 @@ import type { LeaseBook } from "../lease-book.js";
 import { ActionRuns, INTERNAL_PRIORITY, type Submitted } from "./action-runs.js";
 import { admitAction, admitLease, refusal, type ActionSubmission, type AdmissionPorts } from "./admission.js";
 import type { AgentChannel, ChannelPort } from "./agent-channel.js";
+import type { LateResults } from "./late-results.js";
 import type { ActionLedger } from "./ledger.js";
 import { Reservations, type Reservation } from "./reservations.js";
 import type { Decision, Scheduler } from "./scheduler.js";
@@ -76,6 +77,7 @@ export class WorkService implements WorkFacade {
     private readonly ledger: ActionLedger,
     leases: LeaseBook,
     private readonly fleet: FleetFacts,
+    lateResults: LateResults,
     private readonly bus: HubBus,
     private readonly options: WorkOptions,
     private readonly logger: Logger,
@@ -83,7 +85,7 @@ export class WorkService implements WorkFacade {
     this.admission = { scheduler, leases, reload: (host) => fleet.reloadHost(host), offlineRetryAfterS: Math.max(1, Math.ceil(options.heartbeatIntervalMs / 1000)) };
     const pump = (full: boolean): void => this.pump(full);
     const retryAfterS = (): number => this.retryAfterS();
-    this.runs = new ActionRuns({ scheduler, ledger, bus, channel: () => this.wire, pump, retryAfterS, options, logger });
+    this.runs = new ActionRuns({ scheduler, ledger, lateResults, bus, channel: () => this.wire, pump, retryAfterS, options, logger });
     this.reservations = new Reservations(scheduler, leases, retryAfterS, pump);
   }
 
