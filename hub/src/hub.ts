@@ -37,6 +37,10 @@ import { GeminiModel } from "./services/planner/gemini-model.js";
 import { PlannerGoalRunner } from "./services/planner/goal-runner.js";
 import { Planner } from "./services/planner/planner.js";
 import { nowIso } from "@labrig/shared";
+import { RunsRepository } from "./repositories/runs.js";
+import { wireOps } from "./services/ops-wiring.js";
+import { applyKeepAlive, warnIfPlainHttp } from "./ops/http-server.js";
+import { InstanceLock } from "./ops/instance-lock.js";
 import { join } from "node:path";
 
 export interface HubAddress {
@@ -75,13 +79,15 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = new HubDatabase(config.dbPath, logger);
   const announce = options.announce ?? ((text: string) => void process.stderr.write(text));
-  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner } | null = null;
+  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner; markDraining: () => void } | null = null;
+  let instanceLock: InstanceLock | null = null;
   let starting: Promise<HubAddress> | null = null;
   let videoRelay: VideoRelay | null = null;
 
   async function start(): Promise<HubAddress> {
     logger.info({ config: configSummary(config), version: HUB_VERSION }, "labrig hub starting");
     const startedAtMs = Date.now();
+    instanceLock = InstanceLock.acquire(config.dataDir, "labrig-hub serve");
     database.start();
     const db = database.db;
     const hosts = new HostsRepository(db);
@@ -147,6 +153,9 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const campaigns = createCampaigns({ db, config, dispatcher, leases, leaseBook, fleet, actions, consoles, agentArtifacts, bus, goals, logger });
     // The app exists before the /agent namespace; it reaches it through this link once started.
     const agentLinks = { disconnect: (hostId: string, reason: string): boolean => running?.agents.disconnectHost(hostId, reason) ?? false };
+    // ops: metrics and system status read the services through narrow views (the /dashboard namespace once it runs).
+    const dashboards = { get size(): number { return running?.dashboard.size ?? 0; } };
+    const ops = wireOps({ config, version: HUB_VERSION, startedAtMs, database, dispatcher, hosts, devices, leases: leaseBook, runs: new RunsRepository(db), planner, agents: connections, dashboards, video, bus, logger });
     const app = createApp({
       config,
       logger,
@@ -171,8 +180,11 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       campaigns,
       planner,
       plans,
+      metrics: ops.metrics,
+      status: ops.status,
     });
     const http = createServer(app);
+    applyKeepAlive(http, config.ops.keepAliveMs);
     // maxHttpBufferSize fits the largest console chunk the protocol allows. CORS only matters for browsers
     // (dashboards); agents are Node processes. Origins of WebSocket dashboards are checked by the namespace.
     const corsOrigins = config.security.corsOrigins;
@@ -206,7 +218,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     leases.start();
     agents.start();
     dashboard.start();
-    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns, planner };
+    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns, planner, markDraining: ops.markDraining };
     await campaigns.start();
 
     await new Promise<void>((resolve, reject) => {
@@ -229,6 +241,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const host = config.bind === "0.0.0.0" || config.bind === "::" ? "127.0.0.1" : config.bind;
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
     logger.info({ url, port, bind: config.bind }, "listening");
+    warnIfPlainHttp(config, logger);
     if (bootstrap.generated) {
       const key = bootstrap.generated.key;
       announce(
@@ -264,6 +277,10 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     videoRelay = null;
     if (r) {
       logger.info("labrig hub stopping");
+      // ops drain: no new work (503 shutting_down), queued work fails recoverably, running actions get LABRIG_DRAIN_MS to finish.
+      r.markDraining();
+      const unfinished = await r.dispatcher.drain(config.ops.drainMs);
+      if (unfinished > 0) logger.warn({ actions: unfinished, drain_ms: config.ops.drainMs }, "actions still running after the drain; they fail with shutting_down");
       // Runs first: they cancel their actions and release their leases while dispatcher and agents are still up.
       await r.campaigns.stop();
       // Then plans under way: canceled, each stored with its outcome before the database closes.
@@ -286,6 +303,8 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       r.registry.stop();
     }
     database.stop();
+    instanceLock?.release();
+    instanceLock = null;
     if (r) logger.info("labrig hub stopped");
   }
 

@@ -33,6 +33,10 @@ import { plansRouter } from "./routes/plans.js";
 import type { Planner } from "../services/planner/planner.js";
 import type { PlansRepository } from "../repositories/plans.js";
 import { systemRouter } from "./routes/system.js";
+import { metricsRouter } from "./routes/metrics.js";
+import { systemStatusRouter } from "./routes/system-status.js";
+import type { HubMetrics } from "../services/metrics.js";
+import type { StatusFacts } from "../services/system-status.js";
 import { corsPolicy, securityHeaders } from "./security.js";
 import type { LiveStateOf } from "./views.js";
 
@@ -60,6 +64,9 @@ export interface AppDeps {
   campaigns: CampaignService;
   planner: Planner;
   plans: PlansRepository;
+  /** ops: Prometheus metrics and the facts of GET /api/system/status (services/ops-wiring.ts). */
+  metrics: HubMetrics;
+  status: StatusFacts;
 }
 
 /**
@@ -80,11 +87,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: deps.config.bodyLimit, type: ["application/json", "application/*+json"] }));
 
   app.use(docsRouter(deps));
+  app.use(metricsRouter({ metrics: deps.metrics, ops: deps.config.ops }));
   const api = express.Router();
   api.use(healthRouter(deps));
   api.use(keysRouter(deps));
   api.use(hostAdminRouter(deps));
   api.use(systemRouter(deps));
+  api.use(systemStatusRouter(deps));
   api.use(hostsRouter(deps));
   api.use(artifactsRouter(deps));
   api.use(actionsRouter(deps));

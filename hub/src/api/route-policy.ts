@@ -11,6 +11,7 @@ import {
   PlanRecordSchema,
   PlanRequestBodySchema,
   roleAtLeast,
+  SystemStatusSchema,
   type Role,
 } from "@labrig/shared";
 import { CampaignBodySchema, CampaignRecordSchema, RunAcceptedSchema, RunRecordSchema, RunSummarySchema, RunsQuerySchema, TestCaseBodySchema, TestCaseRecordSchema, TestCaseRunBodySchema } from "@labrig/shared";
@@ -54,10 +55,12 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "get", path: "/api/health", tag: "system", access: "public", summary: "Liveness for pm2, load balancers and the dashboard.", response: HealthSchema },
   { method: "get", path: "/docs", tag: "docs", access: "public", summary: "This page: the REST API, browsable.", responseType: "text/html" },
   { method: "get", path: "/docs/openapi.json", tag: "docs", access: "public", summary: "The REST API as OpenAPI 3.1." },
+  { method: "get", path: "/metrics", tag: "system", access: "public", summary: "Prometheus metrics; its own access rule (LABRIG_METRICS_ACCESS): loopback clients, or Bearer LABRIG_METRICS_TOKEN.", responseType: "text/plain" },
   { method: "get", path: "/docs/ws", tag: "docs", access: "public", summary: "JSON Schema of every socket.io event (/agent and /dashboard)." },
 
   // System and fleet
   { method: "get", path: "/api/system/info", tag: "system", summary: "Versions, settings, counts and schema version." },
+  { method: "get", path: "/api/system/status", tag: "system", summary: "Fleet, queue, runs, planner, database and disk, what is degraded; 503 when unavailable (for load balancers).", response: SystemStatusSchema },
   { method: "get", path: "/api/hosts", tag: "hosts", summary: "Every host with its devices.", response: z.object({ hosts: z.array(HostViewSchema) }) },
   { method: "post", path: "/api/hosts", tag: "hosts", access: "admin", summary: "Enrol a host; answers its token once.", body: HostCreateBodySchema, response: HostTokenIssuedSchema, status: 201 },
   { method: "get", path: "/api/hosts/:host", tag: "hosts", summary: "One host with its devices, labels and recent events.", response: HostViewSchema.extend({ labels: AnyObject, events: z.array(AnyObject) }) },

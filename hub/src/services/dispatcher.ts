@@ -11,6 +11,7 @@ import {
   parseActionParams,
   parseActionResult,
   resolveResource,
+  settlesWithin,
   type ActionCancel,
   type ActionName,
   type ActionRequest,
@@ -102,6 +103,8 @@ interface ActionJob extends JobBase {
   internal: boolean;
   queueTimeoutMs: number;
   attempt: number;
+  /** performance.now() at submission, for the queue-wait metric. */
+  submittedAtMs: number;
   running: Running | null;
   cancelRequested: boolean;
   resolve: (record: StoredAction) => void;
@@ -159,6 +162,7 @@ export class Dispatcher {
   /** Moving average of action durations, for retry_after estimates. */
   private avgDurationMs = 100;
   private readonly finishedListeners: ((record: StoredAction) => void)[] = [];
+  private readonly dispatchedListeners: ((action: ActionName, waitedMs: number) => void)[] = [];
 
   constructor(
     private readonly fleet: Fleet,
@@ -180,18 +184,40 @@ export class Dispatcher {
     if (failed > 0) this.logger.warn({ actions: failed }, "actions a previous hub process left unfinished were marked failed");
   }
 
+  /**
+   * The first step of a graceful stop (ops hook, see hub.ts stop()): new requests are refused with a
+   * recoverable `shutting_down`, everything still waiting for a device fails the same way at once
+   * (it never ran, so a retry is safe), and actions already on a device get up to `ms` to finish.
+   * Resolves with how many were still running when the time ran out; stop() fails those.
+   */
+  async drain(ms: number): Promise<number> {
+    this.stopping = true;
+    this.failQueued("The hub is restarting; this request was still waiting for a device and never ran. Retry in a few seconds.");
+    const running = [...this.inflight.values()].map((job) => job.ended);
+    if (running.length > 0) await settlesWithin(Promise.all(running), ms);
+    return this.inflight.size;
+  }
+
   /** Fails everything waiting or running with `shutting_down`; new requests are refused from now on. */
   stop(): void {
     this.stopping = true;
-    const message = "The hub shut down before the request finished; retry once the hub is back.";
+    this.failQueued("The hub shut down before the request finished; retry once the hub is back.");
+    for (const job of [...this.inflight.values()]) {
+      this.finishRunning(job, this.hubFailure(job, "shutting_down", "The hub shut down while the action was running; its outcome on the device is unknown. Check the device and retry once the hub is back."));
+    }
+  }
+
+  private failQueued(message: string): void {
     for (const job of [...this.queue]) {
       this.dequeue(job);
       if (job.kind === "lease") job.fail(new LabrigError("shutting_down", message, { retryAfter: 5 }));
       else this.finishQueued(job, "shutting_down", message, 5);
     }
-    for (const job of [...this.inflight.values()]) {
-      this.finishRunning(job, this.hubFailure(job, "shutting_down", "The hub shut down while the action was running; its outcome on the device is unknown. Check the device and retry once the hub is back."));
-    }
+  }
+
+  /** Calls `listener` each time an action is sent to an agent, with how long it waited on the hub (the queue-wait metric). */
+  onDispatched(listener: (action: ActionName, waitedMs: number) => void): void {
+    this.dispatchedListeners.push(listener);
   }
 
   /** Calls `listener` with the record of every action that ends, however it ends (the dashboard's `action.finished`). */
@@ -285,6 +311,7 @@ export class Dispatcher {
         internal,
         queueTimeoutMs: sub.queueTimeoutMs ?? this.options.queueTimeoutMs,
         attempt: 0,
+        submittedAtMs: performance.now(),
         running: null,
         cancelRequested: false,
         resolve,
@@ -731,6 +758,7 @@ export class Dispatcher {
     this.actions.markDispatched(job.id, slot.host, slot.device, resource, nowIso());
     const message: ActionRequest = { id: wireId, device: slot.device, action: job.action, resource, params: job.params, timeout_ms: timeoutMs };
     socket.emit("action.request", message);
+    for (const listener of this.dispatchedListeners) listener(job.action, performance.now() - job.submittedAtMs);
     // Guarded: building the fields costs more than the disabled call itself, once per action.
     if (this.logger.isLevelEnabled("debug")) this.logger.debug({ action_id: job.id, wire_id: wireId, host: slot.host, device: slot.device, action: job.action, resource, timeout_ms: timeoutMs }, "action sent");
   }
