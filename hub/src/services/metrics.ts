@@ -45,6 +45,9 @@ export class HubMetrics {
   constructor(sources: MetricsSources, version: string) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // prom-client names these gauges *_total, which promtool rejects (that suffix means a counter);
+    // the same counts stay available by type as nodejs_active_handles, _requests and _resources.
+    for (const misnamed of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) this.registry.removeSingleMetric(misnamed);
     new Gauge({ name: "labrig_build_info", help: "Always 1; the hub's version as a label.", labelNames: ["version"], registers }).set({ version }, 1);
     this.actions = new Counter({
       name: "labrig_actions_total",
