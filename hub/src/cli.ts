@@ -16,8 +16,6 @@ async function main(): Promise<void> {
     return;
   }
   const { hub, logger, address } = served;
-  // pm2 wait_ready and systemd Type=notify: only now are the database open and the port listening.
-  await signalReady(address.url, logger);
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -37,6 +35,9 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", shutdown);
   process.on("SIGTERM", shutdown);
+  // pm2 wait_ready and systemd Type=notify: only now are the database open and the port listening.
+  // Not awaited: signals must stop the hub even while systemd-notify waits for systemd.
+  void signalReady(address.url, logger);
 }
 
 main().catch((err: unknown) => {
