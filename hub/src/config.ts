@@ -37,7 +37,7 @@ export interface HubConfig {
   ops: OpsConfig;
 }
 
-/** How the hub runs in production (LABRIG_DRAIN_MS, LABRIG_METRICS_*, LABRIG_TLS_UPSTREAM, LABRIG_HTTP_KEEPALIVE_MS). */
+/** How the hub runs in production: drain, metrics access, TLS in front, keep-alive (see each field). */
 export interface OpsConfig {
   /** LABRIG_DRAIN_MS: on stop, how long running actions may finish before they are failed. */
   drainMs: number;
