@@ -1,46 +1,22 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { addHost, cleanupTempDirs, freePort, getJson, makeTempDir, postJson, testEnv, waitFor, type RunningHub } from "./helpers.js";
+import { HUB_CLI, killProcesses, runProcess, serveHub } from "./hub-processes.js";
 import { startLocalAgent, stopLocalAgents } from "./local-agents.js";
-
-const HUB_CLI = resolve(import.meta.dirname, "..", "dist", "cli.js");
-const children: ChildProcess[] = [];
 
 afterEach(async () => {
   await stopLocalAgents();
-  for (const c of children.splice(0)) {
-    if (c.exitCode === null && c.signalCode === null) {
-      c.kill("SIGKILL");
-      await new Promise((r) => c.once("exit", r));
-    }
-  }
+  await killProcesses();
   cleanupTempDirs();
 });
 
 const PREFILL_EVENTS = 40_000;
 
-/** Runs `labrig-hub ARGS` as its own process, without blocking this one (its agent must keep answering). */
-function hubCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [HUB_CLI, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    children.push(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("exit", (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
-
-async function serve(env: NodeJS.ProcessEnv, url: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [HUB_CLI, "serve"], { env: { ...process.env, ...env }, stdio: "ignore" });
-  children.push(child);
-  await waitFor(async () => (await fetch(`${url}/api/health`).catch(() => null))?.ok, 15_000, 100);
-  return child;
-}
+const hubCli = (args: string[], env: NodeJS.ProcessEnv) => runProcess(HUB_CLI, args, { ...process.env, ...env });
+const serve = (env: NodeJS.ProcessEnv, url: string): Promise<ChildProcess> => serveHub({ ...process.env, ...env }, url);
 
 async function stopProcess(child: ChildProcess): Promise<void> {
   const exited = new Promise((r) => child.once("exit", r));

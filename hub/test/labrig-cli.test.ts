@@ -1,39 +1,22 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { XMLParser } from "fast-xml-parser";
 import { afterEach, describe, expect, it } from "vitest";
 import { api, createCampaign, createTestCase, startAgent, stopAgents, type RunBody } from "./campaign-helpers.js";
+import { LABRIG_CLI, killProcesses, runProcess, serveHub } from "./hub-processes.js";
 import { TEST_ADMIN_KEY, cleanupTempDirs, freePort, makeTempDir, startHub, stopAll, testEnv, waitFor, type RunningHub } from "./helpers.js";
-
-const LABRIG = resolve(import.meta.dirname, "..", "dist", "cli", "labrig.js");
-const HUB_CLI = resolve(import.meta.dirname, "..", "dist", "cli.js");
-
-const children: ChildProcess[] = [];
 
 afterEach(async () => {
   await stopAgents();
-  for (const c of children.splice(0)) {
-    if (c.exitCode === null && c.signalCode === null) {
-      c.kill("SIGKILL");
-      await new Promise((r) => c.once("exit", r));
-    }
-  }
+  await killProcesses();
   await stopAll();
   cleanupTempDirs();
 });
 
 function labrig(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [LABRIG, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    children.push(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("exit", (code) => resolvePromise({ code, stdout, stderr }));
-  });
+  return runProcess(LABRIG_CLI, args, { PATH: process.env.PATH ?? "", ...env });
 }
 
 
@@ -84,12 +67,7 @@ describe("hub crash mid-run", () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const env = { ...process.env, ...testEnv(dataDir, { PORT: String(port) }) };
-    const startProcess = async (): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, [HUB_CLI, "serve"], { env, stdio: "ignore" });
-      children.push(child);
-      await waitFor(async () => (await fetch(`${url}/api/health`).catch(() => null))?.ok, 15_000, 100);
-      return child;
-    };
+    const startProcess = (): Promise<ChildProcess> => serveHub(env, url);
     const first = await startProcess();
     // Only url and dataDir are used by the helpers below; the hub itself is the child process.
     const hub = { url, dataDir } as RunningHub;
@@ -158,12 +136,7 @@ describe("labrig run behind a proxy and across hub restarts", () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const env = { ...process.env, ...testEnv(dataDir, { PORT: String(port), LABRIG_DRAIN_MS: "0" }) };
-    const startProcess = async (): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, [HUB_CLI, "serve"], { env, stdio: "ignore" });
-      children.push(child);
-      await waitFor(async () => (await fetch(`${url}/api/health`).catch(() => null))?.ok, 15_000, 100);
-      return child;
-    };
+    const startProcess = (): Promise<ChildProcess> => serveHub(env, url);
     const first = await startProcess();
     const hub = { url, dataDir } as RunningHub;
     await startAgent(hub, "rs-1", "gpio");
