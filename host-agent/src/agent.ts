@@ -106,6 +106,7 @@ export function createAgent(config: AgentConfig, logger: Logger, options: AgentO
       url: config.hub.url,
       host,
       token: config.hub.token,
+      ca: config.hub.ca,
       version: AGENT_VERSION,
       startedAt: nowIso(),
       devices: [...devices.values()].map((d) => d.describe()),

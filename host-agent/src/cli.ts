@@ -28,7 +28,7 @@ const USAGE = `Usage: labrig-agent [run] [--config PATH]
   --json           doctor: print one JSON object instead of the table
   --out PATH       init: where to write (default: as --config)
   --host NAME      init: this host's id (default: the hostname)
-  --hub-url URL    init: the hub's URL (default: http://hub.local:8080)
+  --hub-url URL    init: the hub's URL (default: https://hub.local)
   --force          init: overwrite an existing file
 
 Environment: LABRIG_AGENT_CONFIG, LABRIG_HUB_URL, LABRIG_HUB_TOKEN, LABRIG_FFMPEG, LOG_LEVEL override the file.`;

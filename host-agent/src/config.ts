@@ -88,6 +88,8 @@ const HubConfigSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL, e.g. http://hub.local:8080" }),
   token: z.string().min(1).optional(),
   token_file: z.string().min(1).optional(),
+  // ops: PEM file of the CA (or the self-signed certificate) the hub's TLS certificate must chain to; pins it instead of the system CAs.
+  ca_file: z.string().min(1).optional(),
 });
 
 const GpioConfigSchema = z.strictObject({
@@ -210,7 +212,8 @@ export type ArtifactsConfig = z.infer<typeof ArtifactsConfigSchema>;
 
 /** The validated config, with relative paths resolved and the hub token read. */
 export interface AgentConfig extends Omit<RawConfig, "hub"> {
-  hub: { url: string; token: string; token_file: string | null };
+  /** ca_file and ca (its PEM text) only when hub.ca_file is set. */
+  hub: { url: string; token: string; token_file: string | null; ca_file?: string; ca?: string };
   /** Absolute path of the file this config came from (null when built in code). */
   config_path: string | null;
 }
@@ -359,9 +362,22 @@ export function parseConfig(
     if (token === "") throw new ConfigError(source, [`hub.token_file: ${tokenFile} is empty; put this host's enrollment token there`]);
   }
 
+  let pinned: { ca_file: string; ca: string } | null = null;
+  if (c.hub.ca_file !== undefined) {
+    const caFile = resolvePath(base, c.hub.ca_file);
+    let ca: string;
+    try {
+      ca = readFileSync(caFile, "utf8");
+    } catch (err) {
+      throw new ConfigError(source, [`hub.ca_file: cannot read ${caFile} (${(err as Error).message}); copy the hub's certificate (hub.crt from deployment/nginx/make-cert.sh) there`]);
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError(source, [`hub.ca_file: ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`]);
+    pinned = { ca_file: caFile, ca };
+  }
+
   return {
     ...c,
-    hub: { url: c.hub.url.replace(/\/+$/, ""), token, token_file: tokenFile },
+    hub: { url: c.hub.url.replace(/\/+$/, ""), token, token_file: tokenFile, ...(pinned ?? {}) },
     data_dir: resolvePath(base, c.data_dir),
     gpio: { ...c.gpio, dev_dir: resolvePath(base, c.gpio.dev_dir), sysfs_root: resolvePath(base, c.gpio.sysfs_root) },
     ffmpeg_path: c.ffmpeg_path.includes("/") ? resolvePath(base, c.ffmpeg_path) : c.ffmpeg_path,

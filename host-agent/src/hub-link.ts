@@ -38,6 +38,8 @@ export interface HubLinkOptions {
   version: string;
   startedAt: string;
   devices: DeviceDescription[];
+  /** PEM the hub's TLS certificate must chain to (hub.ca_file); unset trusts the system's CAs. */
+  ca?: string | undefined;
   helloTimeoutMs?: number;
   resultAckTimeoutMs?: number;
   reconnectDelayMs?: number;
@@ -117,6 +119,7 @@ export class HubLink implements ConsoleSink, ResultTransport {
       reconnectionDelay: o.reconnectDelayMs ?? 500,
       reconnectionDelayMax: o.reconnectDelayMaxMs ?? 10_000,
       randomizationFactor: 0.5,
+      ...(o.ca ? { ca: o.ca } : {}),
     });
     this.socket = socket;
     socket.on("connect", () => {

@@ -88,7 +88,7 @@ export function renderInitConfig(o: InitOptions): string {
     "# Check it with `labrig-agent doctor`. Environment overrides: LABRIG_HUB_URL, LABRIG_HUB_TOKEN, LOG_LEVEL.",
     `host: ${q(o.host ?? defaultHostId())}`,
     "hub:",
-    `  url: ${q(o.hubUrl ?? "http://hub.local:8080")}`,
+    `  url: ${q(o.hubUrl ?? "https://hub.local")}`,
     "  # This host's enrollment token from the hub; readable by the labrig user only (chmod 0640, group labrig).",
     `  token_file: ${q(o.tokenFile ?? "/etc/labrig/token")}`,
     `data_dir: ${q(o.dataDir ?? "/var/lib/labrig")}`,

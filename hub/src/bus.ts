@@ -1,4 +1,4 @@
-import type { DashboardEventMap } from "@labrig/shared";
+import type { ActionName, DashboardEventMap } from "@labrig/shared";
 import type { Logger } from "./logger.js";
 import type { DeviceHealth } from "./repositories/devices.js";
 import type { StoredAction } from "./repositories/actions.js";
@@ -9,8 +9,10 @@ export interface InternalEventMap {
   "host.devices": { host: string; removed: string[] };
   /** A device's health changed (by an admin, or by the hub after repeated hardware failures). */
   "device.health": { host: string; device: string; health: DeviceHealth; reason: string; at: string };
-  /** An action ended on a device (the health unit counts hardware failures from these). */
-  "action.ended": { record: StoredAction; host: string; device: string };
+  /** An action was sent to a device after waiting `waitedMs` on the hub (the queue-wait metric). */
+  "action.dispatched": { action: ActionName; waitedMs: number };
+  /** An action ended, on a device or before reaching one (host and device null then): health counts hardware failures, metrics count outcomes. */
+  "action.ended": { record: StoredAction };
   /** A chunk of console output arrived from an agent. */
   "console.output": { host: string; device: string; resource: string; text: string };
   /** An API key was revoked (in this process or, noticed later, by the CLI). */

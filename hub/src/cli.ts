@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Entry point of `labrig-hub`: runs a command and, for `serve`, owns the process (signals, pm2 readiness, exit code).
 import { loadDotEnv, runCli } from "./cli/commands.js";
+import { signalReady, signalStopping } from "./ops/readiness.js";
 
 async function main(): Promise<void> {
   try {
@@ -14,9 +15,7 @@ async function main(): Promise<void> {
     process.exitCode = exitCode;
     return;
   }
-  const { hub, logger } = served;
-  // pm2 wait_ready: only now are the database open and the port listening.
-  process.send?.("ready");
+  const { hub, logger, address } = served;
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -25,6 +24,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     logger.info({ signal }, "shutting down");
+    void signalStopping(logger);
     hub.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -35,6 +35,9 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", shutdown);
   process.on("SIGTERM", shutdown);
+  // pm2 wait_ready and systemd Type=notify: only now are the database open and the port listening.
+  // Not awaited: signals must stop the hub even while systemd-notify waits for systemd.
+  void signalReady(address.url, logger);
 }
 
 main().catch((err: unknown) => {

@@ -39,6 +39,22 @@ export interface HubConfig {
   retention: RetentionSettings;
   /** Gemini planning; `apiKey` null means the planner is off and its endpoints answer planner_unavailable. */
   planner: PlannerConfig;
+  /** Production operation: drain on stop, metrics access, TLS in front, HTTP keep-alive. */
+  ops: OpsConfig;
+}
+
+/** How the hub runs in production: drain, metrics access, TLS in front, keep-alive (see each field). */
+export interface OpsConfig {
+  /** LABRIG_DRAIN_MS: on stop, how long running actions may finish before they are failed. */
+  drainMs: number;
+  /** LABRIG_METRICS_ACCESS: who may read /metrics. */
+  metricsAccess: "loopback" | "token" | "off";
+  /** LABRIG_METRICS_TOKEN: the Bearer token /metrics wants when metricsAccess is `token` (a secret). */
+  metricsToken: string | null;
+  /** LABRIG_TLS_UPSTREAM: TLS is terminated in front of the hub (nginx), so plain HTTP on a LAN address is intended. */
+  tlsUpstream: boolean;
+  /** LABRIG_HTTP_KEEPALIVE_MS: how long an idle keep-alive connection stays open; longer than any proxy's or client's pool idle time. */
+  keepAliveMs: number;
 }
 
 /** Planner settings (GEMINI_*, PLANNER_*). The API key is a secret: configSummary shows only whether it is set. */
@@ -194,6 +210,18 @@ const EnvSchema = z.object({
   GEMINI_DAILY_REQUESTS: intFromEnv(1, 10_000_000).default(1000),
   GEMINI_DAILY_TOKENS: intFromEnv(1, 10_000_000_000).default(2_000_000),
   PLANNER_MAX_EDGE: intFromEnv(64, 4096).default(768),
+  // Below pm2's kill_timeout and systemd's TimeoutStopSec (both 15 s in deployment/), which also cover closing sockets and the database.
+  LABRIG_DRAIN_MS: intFromEnv(0, 600_000).default(10_000),
+  LABRIG_METRICS_ACCESS: z.enum(["loopback", "token", "off"]).default("loopback"),
+  LABRIG_METRICS_TOKEN: z
+    .string()
+    .min(24, "must be at least 24 characters (generate one with: openssl rand -base64 32)")
+    .max(512, "must be at most 512 characters")
+    .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces (it travels in an Authorization header)")
+    .optional(),
+  LABRIG_TLS_UPSTREAM: z.enum(["true", "false"]).transform((v) => v === "true").default(false),
+  // nginx keeps idle upstream connections 60 s by default, Node's fetch 4 s: the hub must outlast both (AWS ALB's rule of thumb).
+  LABRIG_HTTP_KEEPALIVE_MS: intFromEnv(1000, 3_600_000).default(65_000),
 });
 
 /**
@@ -217,6 +245,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const e = parsed.data;
   if (e.JWT_JWKS_URL !== undefined && e.JWT_PUBLIC_KEY_FILE !== undefined) {
     throw new LabrigError("validation_failed", "Invalid hub configuration: JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL are both set; set one (the JWKS carries the provider's keys, rotation included).");
+  }
+  if (e.LABRIG_METRICS_ACCESS === "token" && e.LABRIG_METRICS_TOKEN === undefined) {
+    throw new LabrigError(
+      "validation_failed",
+      "Invalid hub configuration: LABRIG_METRICS_ACCESS is token but LABRIG_METRICS_TOKEN is unset. Set LABRIG_METRICS_TOKEN (openssl rand -base64 32) or use LABRIG_METRICS_ACCESS=loopback.",
+    );
   }
   const dataDir = isAbsolute(e.LABRIG_DATA_DIR) ? e.LABRIG_DATA_DIR : resolve(cwd, e.LABRIG_DATA_DIR);
   return {
@@ -281,12 +315,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       tokensPerDay: e.GEMINI_DAILY_TOKENS,
       maxEdge: e.PLANNER_MAX_EDGE,
     },
+    ops: {
+      drainMs: e.LABRIG_DRAIN_MS,
+      metricsAccess: e.LABRIG_METRICS_ACCESS,
+      metricsToken: e.LABRIG_METRICS_TOKEN ?? null,
+      tlsUpstream: e.LABRIG_TLS_UPSTREAM,
+      keepAliveMs: e.LABRIG_HTTP_KEEPALIVE_MS,
+    },
   };
 }
 
 /** The secret values of the configuration, which the logger scrubs from every line should one slip into a message. */
 export function configSecrets(config: HubConfig): (string | null)[] {
-  return [config.security.adminKey, config.security.jwtSecret, config.planner.apiKey];
+  return [config.security.adminKey, config.security.jwtSecret, config.planner.apiKey, config.ops.metricsToken];
 }
 
 /** The configuration as logged at start. Secret fields are masked here: add every new one. */
@@ -345,5 +386,10 @@ export function configSummary(config: HubConfig): Record<string, unknown> {
     gemini_daily_requests: config.planner.requestsPerDay,
     gemini_daily_tokens: config.planner.tokensPerDay,
     planner_max_edge: config.planner.maxEdge,
+    drain_ms: config.ops.drainMs,
+    metrics_access: config.ops.metricsAccess,
+    metrics_token: config.ops.metricsToken === null ? "unset" : "set",
+    tls_upstream: config.ops.tlsUpstream,
+    http_keepalive_ms: config.ops.keepAliveMs,
   };
 }

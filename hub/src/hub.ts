@@ -8,6 +8,8 @@ import { apiRoutes } from "./api/routes/index.js";
 import { HubBus } from "./bus.js";
 import { configSecrets, configSummary, type HubConfig } from "./config.js";
 import { HubDatabase } from "./db/database.js";
+import { applyKeepAlive, warnIfPlainHttp } from "./ops/http-server.js";
+import { InstanceLock } from "./ops/instance-lock.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AgentConnections } from "./realtime/agent-connections.js";
 import { AgentNamespace } from "./realtime/agent-namespace.js";
@@ -19,6 +21,7 @@ import { HostEventsRepository } from "./repositories/host-events.js";
 import { HostsRepository } from "./repositories/hosts.js";
 import { LeasesRepository } from "./repositories/leases.js";
 import { PlansRepository } from "./repositories/plans.js";
+import { RunsRepository } from "./repositories/runs.js";
 import { RetentionRepository } from "./repositories/retention.js";
 import { AgentArtifacts } from "./services/agent-artifacts.js";
 import { AgentReports } from "./services/agent-reports.js";
@@ -30,6 +33,7 @@ import { DeviceHealthService } from "./services/device-health.js";
 import { LeaseBook } from "./services/lease-book.js";
 import { LeaseManager } from "./services/leases.js";
 import { OperatorAuth } from "./services/operator-auth.js";
+import { wireOps } from "./services/ops-wiring.js";
 import { PlannerFleetBridge } from "./services/planner/fleet-bridge.js";
 import { acceptFramePushes } from "./services/planner/frame-pushes.js";
 import { GeminiModel } from "./services/planner/gemini-model.js";
@@ -72,17 +76,19 @@ export interface HubOptions {
   goals?: GoalRunner;
 }
 
-/** One part of the hub with a lifecycle; units start in list order and stop in reverse. */
+/**
+ * One part of the hub with a lifecycle; units start in list order and stop in reverse. Before any
+ * stops, each that can drain does (in reverse too): it stops taking new work and lets what runs finish.
+ */
 interface Unit {
   readonly name: string;
   start(): void | Promise<void>;
+  drain?(): void | Promise<void>;
   stop(): void | Promise<void>;
 }
 
 /** How long stop() lets in-flight HTTP responses finish before cutting connections. */
 const HTTP_DRAIN_MS = 3000;
-/** How long stop() lets running actions finish before failing them with shutting_down. */
-const WORK_DRAIN_MS = 5000;
 
 interface Running {
   http: HttpServer;
@@ -105,6 +111,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
   let running: Running | null = null;
   let starting: Promise<HubAddress> | null = null;
   let started: Unit[] = [];
+  let instanceLock: InstanceLock | null = null;
 
   function build(startedAtMs: number): Running & { bootstrap: ReturnType<ApiKeys["bootstrap"]> } {
     const db = database.db;
@@ -158,7 +165,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const scheduler = new Scheduler();
     const leaseBook = new LeaseBook();
     const ledger = new ActionLedger(actions, new LeasesRepository(db), events);
-    const work = new WorkService(scheduler, ledger, leaseBook, new FleetSource(hosts, devices, scheduler), new LateResults(ledger, bus, log("late-results")), bus, { ...config, drainMs: WORK_DRAIN_MS }, log("work"));
+    const work = new WorkService(scheduler, ledger, leaseBook, new FleetSource(hosts, devices, scheduler), new LateResults(ledger, bus, log("late-results")), bus, { ...config, drainMs: config.ops.drainMs }, log("work"));
     const channel = new AgentChannel(connections, agents, bus, work.channelPort, log("agent-channel"));
     work.attachChannel(channel);
     const leases = new LeaseManager(new LeasesRepository(db), leaseBook, work, ledger, log("leases"));
@@ -188,6 +195,8 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const campaigns = createCampaigns({ db, config, work, leases, devices: scheduler, agentArtifacts, bus, goals, logger });
     const pruner = new RetentionPruner(new RetentionRepository(db), { runs: join(config.dataDir, "runs"), plans: join(config.dataDir, "plans") }, config.retention, log("retention"));
 
+    // Metrics and system status read the units through narrow views, and count what the bus announces.
+    const ops = wireOps({ config, version: HUB_VERSION, startedAtMs, database, work, hosts, devices, leases: leaseBook, runs: new RunsRepository(db), planner, agents: connections, dashboards: dashboard, video, bus, logger });
     const routes = apiRoutes({
       config,
       database,
@@ -212,8 +221,12 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       agentArtifacts,
       campaigns,
       planner,
+      metrics: ops.metrics,
+      status: ops.status,
     });
     app = createApp({ logger, auth, limiter, bodyLimit: config.bodyLimit, corsOrigins, routes });
+
+    applyKeepAlive(http, config.ops.keepAliveMs);
 
     const units: Unit[] = [
       { name: "operator auth", start: () => auth.start(), stop: () => undefined },
@@ -226,12 +239,14 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       { name: "agent reports", start: () => reports.start(), stop: () => reports.stop() },
       { name: "video", start: () => video.start(), stop: () => video.stop() },
       { name: "agent channel", start: () => channel.start(), stop: () => channel.stop() },
-      { name: "work", start: () => work.start(), stop: () => work.stop() },
+      { name: "work", start: () => work.start(), drain: () => work.drain(), stop: () => work.stop() },
       { name: "leases", start: () => leases.start(), stop: () => leases.stop() },
       // Plans and runs stop before the work drains: they cancel their actions and release their leases while agents are still connected.
       { name: "planner", start: () => undefined, stop: () => planner.stop() },
       { name: "campaigns", start: () => campaigns.start(), stop: () => campaigns.stop() },
       { name: "retention", start: () => pruner.start(), stop: () => pruner.stop() },
+      // Drained first: the status turns `unavailable` at once, so load balancers stop sending work.
+      { name: "metrics and status", start: () => undefined, drain: () => ops.markDraining(), stop: () => ops.stop() },
       { name: "http", start: () => listen(http), stop: () => void http.close() },
     ];
     return { http, io, agents, units, routes, video, bootstrap };
@@ -258,6 +273,8 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
   async function start(): Promise<HubAddress> {
     logger.info({ config: configSummary(config), version: HUB_VERSION }, "labrig hub starting");
     const startedAtMs = Date.now();
+    // One hub per data directory: the lock also tells `labrig-hub restore` that a hub runs here.
+    instanceLock = InstanceLock.acquire(config.dataDir, "labrig-hub serve");
     database.start();
     // Retention: the quiet moment before anything runs converts an old database to incremental vacuum, once.
     database.ensureIncrementalVacuum();
@@ -272,6 +289,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const host = config.bind === "0.0.0.0" || config.bind === "::" ? "127.0.0.1" : config.bind;
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
     logger.info({ url, port, bind: config.bind }, "listening");
+    warnIfPlainHttp(config, logger);
     if (built.bootstrap.generated) announceGeneratedKey(built.bootstrap.generated, url);
     return { url, port };
   }
@@ -311,7 +329,16 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       // From here on no agent may connect, and disconnects are the hub's own: nothing is re-queued.
       r.agents.beginShutdown();
     }
-    for (const unit of started.splice(0).reverse()) {
+    const units = started.splice(0).reverse();
+    // Draining first: no new work (503 shutting_down), queued work fails recoverably, running actions may finish.
+    for (const unit of units) {
+      try {
+        await unit.drain?.();
+      } catch (err) {
+        logger.error({ err, unit: unit.name }, "draining a unit failed; stopping it anyway");
+      }
+    }
+    for (const unit of units) {
       try {
         await unit.stop();
       } catch (err) {
@@ -331,6 +358,8 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       }
     }
     database.stop();
+    instanceLock?.release();
+    instanceLock = null;
     if (r) logger.info("labrig hub stopped");
   }
 

@@ -96,6 +96,9 @@ describe("every route's answers match the document", () => {
     await call("GET", "/docs/openapi.json", "/docs/openapi.json");
     await call("GET", "/docs/ws", "/docs/ws");
     await call("GET", "/api/system/info", "/api/system/info");
+    await call("GET", "/api/system/status", "/api/system/status");
+    // The test client is on loopback, which LABRIG_METRICS_ACCESS allows by default.
+    await call("GET", "/metrics", "/metrics");
 
     // Keys and hosts.
     const key = ok(await call("POST", "/api/keys", "/api/keys", { name: "contract-viewer", role: "viewer" }), 201, "create key");

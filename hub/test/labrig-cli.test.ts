@@ -1,38 +1,22 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { XMLParser } from "fast-xml-parser";
 import { afterEach, describe, expect, it } from "vitest";
 import { api, createCampaign, createTestCase, startAgent, stopAgents, type RunBody } from "./campaign-helpers.js";
+import { LABRIG_CLI, killProcesses, runProcess, serveHub } from "./hub-processes.js";
 import { TEST_ADMIN_KEY, cleanupTempDirs, freePort, makeTempDir, startHub, stopAll, testEnv, waitFor, type RunningHub } from "./helpers.js";
-
-const LABRIG = resolve(import.meta.dirname, "..", "dist", "cli", "labrig.js");
-const HUB_CLI = resolve(import.meta.dirname, "..", "dist", "cli.js");
-
-const children: ChildProcess[] = [];
 
 afterEach(async () => {
   await stopAgents();
-  for (const c of children.splice(0)) {
-    if (c.exitCode === null && c.signalCode === null) {
-      c.kill("SIGKILL");
-      await new Promise((r) => c.once("exit", r));
-    }
-  }
+  await killProcesses();
   await stopAll();
   cleanupTempDirs();
 });
 
 function labrig(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [LABRIG, ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    children.push(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("exit", (code) => resolvePromise({ code, stdout, stderr }));
-  });
+  return runProcess(LABRIG_CLI, args, { PATH: process.env.PATH ?? "", ...env });
 }
 
 
@@ -71,7 +55,7 @@ describe("labrig run (CLI for CI)", () => {
     const noAuth = await labrig(["run", "ci-pass", "--url", hub.url], {});
     expect(noAuth.code).toBe(2);
     expect(noAuth.stderr).toContain("HTTP 401");
-    const refused = await labrig(["run", "ci-pass", "--url", `http://127.0.0.1:${await freePort()}`], env);
+    const refused = await labrig(["run", "ci-pass", "--retry-for", "0", "--url", `http://127.0.0.1:${await freePort()}`], env);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain("cannot reach the hub");
   }, 60_000);
@@ -83,12 +67,7 @@ describe("hub crash mid-run", () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const env = { ...process.env, ...testEnv(dataDir, { PORT: String(port) }) };
-    const startProcess = async (): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, [HUB_CLI, "serve"], { env, stdio: "ignore" });
-      children.push(child);
-      await waitFor(async () => (await fetch(`${url}/api/health`).catch(() => null))?.ok, 15_000, 100);
-      return child;
-    };
+    const startProcess = (): Promise<ChildProcess> => serveHub(env, url);
     const first = await startProcess();
     // Only url and dataDir are used by the helpers below; the hub itself is the child process.
     const hub = { url, dataDir } as RunningHub;
@@ -112,4 +91,74 @@ describe("hub crash mid-run", () => {
     const all = (await api(hub, "GET", "/api/leases?all=1")).body.leases as Array<{ owner: string; state: string }>;
     expect(all.find((l) => l.owner === `run:${id}`)?.state).toBe("ended");
   }, 60_000);
+});
+
+/** A reverse proxy that serves the hub under /labrig/ (as a shared lab server's nginx might). */
+async function prefixProxy(target: string): Promise<{ url: string; server: Server }> {
+  const upstream = new URL(target);
+  const server = createServer((req, res) => {
+    if (!req.url?.startsWith("/labrig/")) {
+      res.writeHead(404).end("outside the prefix");
+      return;
+    }
+    const forward = httpRequest({ host: upstream.hostname, port: upstream.port, path: req.url.slice("/labrig".length), method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    forward.on("error", () => res.writeHead(502).end("hub unreachable"));
+    req.pipe(forward);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return { url: `http://127.0.0.1:${port}/labrig`, server };
+}
+
+describe("labrig run behind a proxy and across hub restarts", () => {
+  it("keeps the path prefix of LABRIG_URL", async () => {
+    const hub = await startHub();
+    await startAgent(hub, "px-1", "gpio");
+    const tc = await createTestCase(hub, { name: "quick", steps: [{ name: "w", action: "wait", params: { ms: 5 } }] });
+    await createCampaign(hub, { name: "prefixed", testcases: [tc] });
+    const proxy = await prefixProxy(hub.url);
+    try {
+      const junit = join(makeTempDir(), "report.xml");
+      const out = await labrig(["run", "prefixed", "--junit", junit], { LABRIG_TOKEN: TEST_ADMIN_KEY, LABRIG_URL: `${proxy.url}/` });
+      expect(out.code, out.stderr).toBe(0);
+      expect(readFileSync(junit, "utf8")).toContain('name="prefixed"');
+    } finally {
+      proxy.server.close();
+    }
+  }, 30_000);
+
+  it("--wait survives a hub restart: it retries while the hub is away and starts the interrupted run again", async () => {
+    const dataDir = makeTempDir();
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const env = { ...process.env, ...testEnv(dataDir, { PORT: String(port), LABRIG_DRAIN_MS: "0" }) };
+    const startProcess = (): Promise<ChildProcess> => serveHub(env, url);
+    const first = await startProcess();
+    const hub = { url, dataDir } as RunningHub;
+    await startAgent(hub, "rs-1", "gpio");
+    const tc = await createTestCase(hub, { name: "slow", steps: [{ name: "w1", action: "wait", params: { ms: 1500 } }, { name: "w2", action: "wait", params: { ms: 1500 } }] });
+    const c = await createCampaign(hub, { name: "restarted", testcases: [tc] });
+
+    const cli = labrig(["run", "restarted", "--wait", "--retry-for", "60"], { LABRIG_TOKEN: TEST_ADMIN_KEY, LABRIG_URL: url });
+    await waitFor(async () => {
+      const runs = (await api(hub, "GET", `/api/runs?campaign=${c}`)).body.runs as Array<{ status: string }>;
+      return runs.some((r) => r.status === "running");
+    }, 10_000, 50);
+    const exited = new Promise((r) => first.once("exit", r));
+    first.kill("SIGTERM");
+    await exited;
+    await new Promise((r) => setTimeout(r, 1500));
+    await startProcess();
+
+    const out = await cli;
+    expect(out.code, `${out.stdout}\n${out.stderr}`).toBe(0);
+    expect(out.stderr).toContain("retrying for up to 60 s");
+    expect(out.stdout).toMatch(/run [0-9a-f-]{36} interrupted/);
+    expect(out.stdout).toContain("starting the campaign again (rerun 1 of at most 1)");
+    expect(out.stdout).toMatch(/run [0-9a-f-]{36} passed/);
+  }, 90_000);
 });

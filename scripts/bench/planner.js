@@ -106,6 +106,9 @@ async function main() {
         const t0 = performance.now();
         scaleJpeg(lastJpeg, config.planner.maxEdge);
         scale.push(performance.now() - t0);
+        // Let the in-process agent and hub run between calls: 50 back-to-back scalings block the loop
+        // long enough for the hub to miss the agent's heartbeats and mark the host offline.
+        await new Promise((r) => setImmediate(r));
       }
       progress(`${size.width}x${size.height}: ${PLANS} plans against an instant model`);
       const plans = [];

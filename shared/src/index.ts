@@ -16,6 +16,7 @@ export * from "./json-schema.js";
 export * from "./time.js";
 export * from "./plans.js";
 export * from "./campaigns.js";
+export * from "./system-status.js";
 
 /** The protocol version agents and hub announce to each other. */
 export const PROTOCOL_VERSION = 1;

@@ -11,6 +11,7 @@ import { HostsRepository } from "../repositories/hosts.js";
 import { ApiKeysRepository } from "../repositories/api-keys.js";
 import { ApiKeys } from "../services/api-keys.js";
 import { HostTokens } from "../services/tokens.js";
+import { runBackup, runRestore } from "./backup-commands.js";
 
 export const USAGE = `Usage: labrig-hub [command]
 
@@ -24,6 +25,9 @@ Commands:
   key list [--json]                       list API keys (never the keys themselves)
   key revoke ID [--json]                  revoke an API key (the last admin key cannot be revoked)
   migrate                                 apply pending database migrations and exit
+  backup FILE|DIR [--keep N] [--json]     online backup of the database (safe while the hub runs); a DIR gets
+                                          labrig-<UTC time>.db, and --keep N deletes all but the newest N there
+  restore FILE [--json]                   check a backup and install it as the database (the hub must be stopped)
 
 Configuration comes from the environment (and ./.env); the README's Configuration section lists
 every variable: PORT, LABRIG_BIND, LABRIG_DATA_DIR, LOG_LEVEL, LABRIG_HEARTBEAT_MS, LABRIG_MISSED_HEARTBEATS,
@@ -36,7 +40,8 @@ LABRIG_RUN_LEASE_TTL_S, LABRIG_RUN_DEVICE_WAIT_MS, LABRIG_SCHEDULE_MIN_INTERVAL_
 LABRIG_RETAIN_HOST_EVENTS_DAYS, LABRIG_RETAIN_PLANS_DAYS, LABRIG_RETAIN_RUNS_DAYS, LABRIG_RETAIN_LEASES_DAYS,
 LABRIG_PRUNE_INTERVAL_S, GEMINI_API_KEY, GEMINI_MODEL, GEMINI_BASE_URL,
 GEMINI_API_VERSION, GEMINI_TIMEOUT_MS, GEMINI_RETRIES, GEMINI_RETRY_BASE_MS, GEMINI_STREAM,
-GEMINI_DAILY_REQUESTS, GEMINI_DAILY_TOKENS, PLANNER_MAX_EDGE.
+GEMINI_DAILY_REQUESTS, GEMINI_DAILY_TOKENS, PLANNER_MAX_EDGE, LABRIG_DRAIN_MS, LABRIG_METRICS_ACCESS,
+LABRIG_METRICS_TOKEN, LABRIG_TLS_UPSTREAM, LABRIG_HTTP_KEEPALIVE_MS.
 `;
 
 export interface CliIo {
@@ -97,7 +102,7 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       args: [...argv],
       allowPositionals: true,
       strict: true,
-      options: { label: { type: "string", multiple: true }, role: { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
+      options: { label: { type: "string", multiple: true }, role: { type: "string" }, keep: { type: "string" }, json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } },
     });
   } catch (err) {
     io.stderr(`${(err as Error).message}\n\n${USAGE}`);
@@ -126,6 +131,16 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
         io.stdout(json ? `${JSON.stringify({ schema_version: version })}\n` : `Database ${config.dbPath} is at schema version ${version}.\n`);
         return { exitCode: 0 };
       }
+      case "backup": {
+        if (sub === undefined || name !== undefined) throw new UsageError("backup takes one FILE or DIR.");
+        const keep = parsed.values.keep;
+        if (keep !== undefined && !/^[1-9]\d*$/.test(keep)) throw new UsageError("--keep takes a whole number of backups, at least 1.");
+        return { exitCode: await runBackup(config, sub, keep === undefined ? null : Number(keep), json, io) };
+      }
+      case "restore":
+        if (sub === undefined || name !== undefined) throw new UsageError("restore takes one FILE.");
+        if (parsed.values.keep !== undefined) throw new UsageError("--keep belongs to 'backup'.");
+        return { exitCode: runRestore(config, sub, json, io) };
       case "host":
         if (parsed.values.role !== undefined) throw new UsageError("--role belongs to 'key add'.");
         return { exitCode: runHostCommand(config, sub, name, extra, parsed.values.label ?? [], json, io) };

@@ -31,7 +31,10 @@ export class DeviceHealthService {
   ) {}
 
   start(): void {
-    this.unsubscribe = this.bus.on("action.ended", ({ record, host, device }) => {
+    this.unsubscribe = this.bus.on("action.ended", ({ record }) => {
+      const { host, device } = record;
+      // An action that never reached a device says nothing about one.
+      if (host === null || device === null) return;
       if (record.status === "succeeded") this.recordOutcome(host, device, null, null);
       else if (record.status === "failed") this.recordOutcome(host, device, record.error?.error_code ?? "internal_error", record.error?.message ?? null);
     });

@@ -94,6 +94,13 @@ export class VideoRelay {
     return this.streams.get(key(host, device, resource))?.subscribers.size ?? 0;
   }
 
+  /** Streams being watched and their watchers, summed (the metrics' video gauges). */
+  stats(): { streams: number; viewers: number } {
+    let viewers = 0;
+    for (const s of this.streams.values()) viewers += s.subscribers.size;
+    return { streams: this.streams.size, viewers };
+  }
+
   /** The most recent keyframe of a watched stream (null before the first one). */
   latestKeyframe(host: string, device: string, resource: string): StreamChunk | null {
     return this.streams.get(key(host, device, resource))?.lastKey ?? null;

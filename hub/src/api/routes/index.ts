@@ -11,7 +11,9 @@ import type { CampaignService } from "../../services/campaigns/campaign-service.
 import type { ConsoleBuffers } from "../../services/console-buffers.js";
 import type { DeviceHealthService } from "../../services/device-health.js";
 import type { LeaseManager } from "../../services/leases.js";
+import type { HubMetrics } from "../../services/metrics.js";
 import type { Planner } from "../../services/planner/planner.js";
+import type { StatusFacts } from "../../services/system-status.js";
 import type { HostTokens } from "../../services/tokens.js";
 import type { WorkFacade } from "../../services/work/work.js";
 import { openApiDocument } from "../openapi.js";
@@ -25,6 +27,7 @@ import { hostAdminRoutes, type AgentLinks } from "./host-admin.js";
 import { hostRoutes } from "./hosts.js";
 import { keyRoutes } from "./keys.js";
 import { leaseRoutes } from "./leases.js";
+import { opsRoutes } from "./metrics.js";
 import { planRoutes } from "./plans.js";
 import { systemRoutes } from "./system.js";
 
@@ -50,12 +53,15 @@ export interface RouteDeps {
   agentArtifacts: AgentArtifacts;
   campaigns: CampaignService;
   planner: Planner;
+  metrics: HubMetrics;
+  status: StatusFacts;
 }
 
 /** Every REST route the hub serves, each declared once; /docs documents exactly these. */
 export function apiRoutes(deps: RouteDeps): Route[] {
   const routes: Route[] = [
     ...systemRoutes(deps),
+    ...opsRoutes({ metrics: deps.metrics, status: deps.status, ops: deps.config.ops }),
     ...keyRoutes(deps),
     ...hostAdminRoutes(deps),
     ...hostRoutes(deps),

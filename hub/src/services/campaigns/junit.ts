@@ -47,6 +47,10 @@ function transcriptOf(test: TestResult, artifactText: (name: string) => string |
  * The run as JUnit XML: one testsuite (the campaign), one testcase per test (its final attempt;
  * earlier attempts are summarised in system-out), `failure` for tests that failed, `error` for
  * those the rig or hub could not run, `skipped` for those not run.
+ *
+ * The shape is what CI servers' JUnit schema accepts (Jenkins xunit plugin's junit-10.xsd and its
+ * predecessor junit-4.xsd): `<testsuites>` carries no `skipped` count (the suite does), and
+ * `<skipped>` holds its reason as text, not as a `message` attribute, which junit-4.xsd forbids.
  */
 export function runToJunit(run: RunRecord, campaignName: string, artifactText: (name: string) => string | null): string {
   const finals = run.tests.filter((t) => t.final);
@@ -56,7 +60,7 @@ export function runToJunit(run: RunRecord, campaignName: string, artifactText: (
   const skipped = count("skipped");
   const lines: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
   const suiteAttrs = `name="${xmlEscape(campaignName)}" tests="${finals.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(run.duration_ms)}" timestamp="${xmlEscape(run.started_at ?? run.created_at)}" id="${xmlEscape(run.id)}"`;
-  lines.push(`<testsuites name="${xmlEscape(campaignName)}" tests="${finals.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(run.duration_ms)}">`);
+  lines.push(`<testsuites name="${xmlEscape(campaignName)}" tests="${finals.length}" failures="${failures}" errors="${errors}" time="${seconds(run.duration_ms)}">`);
   lines.push(`  <testsuite ${suiteAttrs}>`);
   lines.push(`    <properties><property name="run_status" value="${xmlEscape(run.status)}"/>${run.reason ? `<property name="run_reason" value="${xmlEscape(run.reason)}"/>` : ""}</properties>`);
   for (const t of finals) {
@@ -68,7 +72,7 @@ export function runToJunit(run: RunRecord, campaignName: string, artifactText: (
       const f = failedStep(t);
       lines.push(`      <error message="${xmlEscape(f.message)}" type="${xmlEscape(t.status === "canceled" ? "canceled" : f.name)}">${xmlEscape(f.message)}</error>`);
     } else if (t.status === "skipped") {
-      lines.push(`      <skipped message="${xmlEscape(t.message ?? "not run")}"/>`);
+      lines.push(`      <skipped>${xmlEscape(t.message ?? "not run")}</skipped>`);
     }
     const earlier = run.tests.filter((x) => x.position === t.position && !x.final);
     const header = [

@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import { LabrigError, actionTimeoutMs, isReadOnly, resolveResource, toLabrigError, type ActionResult, type ErrorCode } from "@labrig/shared";
 import type { HubBus } from "../../bus.js";
 import type { Logger } from "../../logger.js";
@@ -37,6 +38,8 @@ interface ActionJob {
   readonly queueTimeoutMs: number;
   readonly requestedBy: string | null;
   readonly queuedAt: string;
+  /** performance.now() at submission, for the queue-wait metric. */
+  readonly submittedAtMs: number;
   attempt: number;
   /** When the agent said it started the current attempt (its clock). */
   startedAt: string | null;
@@ -106,6 +109,7 @@ export class ActionRuns implements ChannelPort {
       queueTimeoutMs: sub.queueTimeoutMs ?? this.d.options.queueTimeoutMs,
       requestedBy: sub.requestedBy,
       queuedAt: new Date().toISOString(),
+      submittedAtMs: performance.now(),
       attempt: 0,
       startedAt: null,
       queueTimer: null,
@@ -177,6 +181,7 @@ export class ActionRuns implements ChannelPort {
     const deadline = setTimeout(() => this.onDeadline(job, timeoutMs), timeoutMs + HUB_DEADLINE_MARGIN_MS);
     job.running = { slot, resource, attempt: job.attempt, sentAtMs: Date.now(), deadline };
     this.d.ledger.dispatched(job.id, slot, resource);
+    if (this.d.bus.has("action.dispatched")) this.d.bus.emit("action.dispatched", { action: a.action, waitedMs: performance.now() - job.submittedAtMs });
     // Guarded: building the fields costs more than the disabled call itself, once per action.
     if (this.d.logger.isLevelEnabled("debug")) this.d.logger.debug({ action_id: job.id, attempt: job.attempt, host: slot.host, device: slot.device, action: a.action, resource, timeout_ms: timeoutMs }, "action sent");
   }
@@ -305,7 +310,7 @@ export class ActionRuns implements ChannelPort {
     if (outcome.durationMs !== null) this.avgDurationMs = this.avgDurationMs * 0.9 + outcome.durationMs * 0.1;
     const level = outcome.status === "failed" ? "warn" : "debug";
     if (this.d.logger.isLevelEnabled(level)) this.d.logger[level]({ action_id: job.id, host: run.slot.host, device: run.slot.device, status: outcome.status, error_code: outcome.error?.error_code, duration_ms: outcome.durationMs }, "action finished");
-    if (record) this.d.bus.emit("action.ended", { record, host: run.slot.host, device: run.slot.device });
+    if (record) this.d.bus.emit("action.ended", { record });
     this.settle(job, record);
     this.d.pump(false);
   }
@@ -322,12 +327,16 @@ export class ActionRuns implements ChannelPort {
     const record = outcome ? this.recordOf(job, exact?.host ?? null, exact?.device ?? null, job.admitted.exactResource, outcome) : undefined;
     this.d.logger.info({ action_id: job.id, error_code: code }, "action ended before reaching a device");
     if (code === "canceled") {
+      if (record) this.d.bus.emit("action.ended", { record });
       this.settle(job, record);
       return;
     }
     this.jobs.delete(job.id);
     job.detachSignal();
-    if (record) this.announce(record);
+    if (record) {
+      this.d.bus.emit("action.ended", { record });
+      this.announce(record);
+    }
     job.reject(new LabrigError(code, message, { retryAfter, details: { action_id: job.id } }));
     job.markEnded();
   }

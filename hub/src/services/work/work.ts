@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { LabrigError, makeEnvelope, toLabrigError } from "@labrig/shared";
+import { LabrigError, makeEnvelope, sleep, toLabrigError } from "@labrig/shared";
 import type { HubBus } from "../../bus.js";
 import type { Logger } from "../../logger.js";
 import type { LeaseBook } from "../lease-book.js";
@@ -136,16 +136,26 @@ export class WorkService implements WorkFacade {
     this.accepting = true;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * The first step of a stop: new work is refused with a recoverable `shutting_down` (retry_after 5),
+   * what waits for a device fails the same way at once (it never ran, so a retry is safe), and what
+   * runs gets up to drainMs to finish.
+   */
+  async drain(): Promise<void> {
     if (!this.accepting) return;
     this.accepting = false;
     this.reservations.failAll(new LabrigError("shutting_down", "The hub is restarting; retry the lease once it is back.", { retryAfter: 5 }));
-    this.runs.endAllQueued("shutting_down", "The hub is restarting; the action never reached a device. Retry once the hub is back.", 5);
-    if (this.runs.anyRunning) {
-      this.logger.info({ drain_ms: this.options.drainMs }, "draining: waiting for running actions to finish");
-      const deadline = Date.now() + this.options.drainMs;
-      while (Date.now() < deadline && this.runs.anyRunning) await new Promise((r) => setTimeout(r, 20));
-    }
+    this.runs.endAllQueued("shutting_down", "The hub is restarting; this request was still waiting for a device and never ran. Retry in a few seconds.", 5);
+    if (!this.runs.anyRunning) return;
+    this.logger.info({ drain_ms: this.options.drainMs }, "draining: waiting for running actions to finish");
+    const deadline = Date.now() + this.options.drainMs;
+    while (Date.now() < deadline && this.runs.anyRunning) await sleep(20);
+    if (this.runs.anyRunning) this.logger.warn({ drain_ms: this.options.drainMs }, "actions still running after the drain; they fail with shutting_down");
+  }
+
+  /** Fails what still runs (its outcome on the device is unknown) and stops listening to the bus. */
+  async stop(): Promise<void> {
+    await this.drain();
     this.runs.endAllRunning("shutting_down", "The hub shut down while the action was running; its outcome on the device is unknown. Check the device and retry once the hub is back.");
     for (const off of this.unsubscribe.splice(0)) off();
   }
