@@ -8,6 +8,7 @@ export * from "./model.js";
 export * from "./actions.js";
 export * from "./records.js";
 export * from "./events.js";
+export * from "./dashboard-streams.js";
 export * from "./auth.js";
 export * from "./json-schema.js";
 export * from "./time.js";
