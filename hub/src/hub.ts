@@ -11,6 +11,7 @@ import { AgentNamespace } from "./realtime/agent-namespace.js";
 import { AgentArtifacts } from "./services/agent-artifacts.js";
 import { VideoRelay } from "./services/video-relay.js";
 import { DashboardNamespace } from "./realtime/dashboard-namespace.js";
+import { DashboardStreams } from "./realtime/dashboard-streams.js";
 import { ActionsRepository } from "./repositories/actions.js";
 import { ApiKeysRepository } from "./repositories/api-keys.js";
 import { DevicesRepository } from "./repositories/devices.js";
@@ -75,7 +76,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
   const logger = options.logger ?? createLogger(config.logLevel);
   const database = new HubDatabase(config.dbPath, logger);
   const announce = options.announce ?? ((text: string) => void process.stderr.write(text));
-  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner } | null = null;
+  let running: { http: HttpServer; io: SocketServer; agents: AgentNamespace; dashboard: DashboardNamespace; streams: DashboardStreams; dispatcher: Dispatcher; leases: LeaseManager; registry: PresenceRegistry; routes: ServedRoute[]; campaigns: CampaignService; planner: Planner } | null = null;
   let starting: Promise<HubAddress> | null = null;
   let videoRelay: VideoRelay | null = null;
 
@@ -97,10 +98,11 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const registry = new PresenceRegistry(hosts, events, config, logger.child({ component: "presence" }));
     const fleet = new Fleet(devices);
     fleet.loadAll();
-    const health = new DeviceHealthService(fleet, devices, events, config, logger.child({ component: "device-health" }));
+    const bus = new HubEvents(logger.child({ component: "hub-events" }));
+    const health = new DeviceHealthService(fleet, devices, events, config, logger.child({ component: "device-health" }), bus);
     const leaseBook = new LeaseBook();
-    const dispatcher = new Dispatcher(fleet, hosts, actions, connections, health, leaseBook, config, logger.child({ component: "dispatcher" }));
-    const leases = new LeaseManager(new LeasesRepository(db), leaseBook, dispatcher, events, logger.child({ component: "leases" }));
+    const dispatcher = new Dispatcher(fleet, hosts, actions, connections, health, leaseBook, config, logger.child({ component: "dispatcher" }), bus);
+    const leases = new LeaseManager(new LeasesRepository(db), leaseBook, dispatcher, events, logger.child({ component: "leases" }), bus);
     registry.onChange((host, state) => dispatcher.hostPresence(host, state === "online"));
     health.onChange(() => dispatcher.kick());
     const liveState = (host: string, device: string) => {
@@ -113,7 +115,6 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const auth = new OperatorAuth(apiKeys, config.security, logger.child({ component: "operator-auth" }));
     await auth.start();
     const limiter = new AuthFailureLimiter(config.security.authFailLimit);
-    const bus = new HubEvents(logger.child({ component: "hub-events" }));
     registry.onChange((host, state) => bus.emit("host.state", { host, state, at: nowIso() }));
     dispatcher.onFinished((record) => {
       // The dashboard topic carries ActionRecordSchema, whose host/device are required: actions that never reached a device are not announced.
@@ -195,18 +196,21 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       logger: logger.child({ component: "agent-namespace" }),
       video,
+      bus,
       ...(planner.available ? { frames: planner } : {}),
     });
 
-    const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, logger: logger.child({ component: "dashboard-namespace" }) });
+    const streams = new DashboardStreams({ hosts, devices, consoles, video, submit: (sub) => dispatcher.submitAction(sub), logger: logger.child({ component: "dashboard-streams" }) });
+    const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, streams, logger: logger.child({ component: "dashboard-namespace" }) });
     apiKeys.onRevoke((keyId) => dashboard.disconnectPrincipal(keyId, "API key revoked"));
 
     registry.start();
     dispatcher.start();
     leases.start();
     agents.start();
+    streams.start();
     dashboard.start();
-    running = { http, io, agents, dashboard, dispatcher, leases, registry, routes: servedRoutes(app), campaigns, planner };
+    running = { http, io, agents, dashboard, streams, dispatcher, leases, registry, routes: servedRoutes(app), campaigns, planner };
     await campaigns.start();
 
     await new Promise<void>((resolve, reject) => {
@@ -283,6 +287,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       }
       r.agents.stop();
       r.dashboard.stop();
+      r.streams.stop();
       r.registry.stop();
     }
     database.stop();

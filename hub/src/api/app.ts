@@ -33,6 +33,8 @@ import { plansRouter } from "./routes/plans.js";
 import type { Planner } from "../services/planner/planner.js";
 import type { PlansRepository } from "../repositories/plans.js";
 import { systemRouter } from "./routes/system.js";
+import { sessionRouter } from "./routes/session.js";
+import { webRouter } from "./web.js";
 import { corsPolicy, securityHeaders } from "./security.js";
 import type { LiveStateOf } from "./views.js";
 
@@ -80,11 +82,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: deps.config.bodyLimit, type: ["application/json", "application/*+json"] }));
 
   app.use(docsRouter(deps));
+  app.use(webRouter()); // dashboard hook: the SPA at / and /assets/:file
   const api = express.Router();
   api.use(healthRouter(deps));
   api.use(keysRouter(deps));
   api.use(hostAdminRouter(deps));
   api.use(systemRouter(deps));
+  api.use(sessionRouter()); // dashboard hook: GET /api/session
   api.use(hostsRouter(deps));
   api.use(artifactsRouter(deps));
   api.use(actionsRouter(deps));

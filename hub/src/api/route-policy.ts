@@ -10,6 +10,7 @@ import {
   IdSchema,
   PlanRecordSchema,
   PlanRequestBodySchema,
+  SessionViewSchema,
   roleAtLeast,
   type Role,
 } from "@labrig/shared";
@@ -55,9 +56,12 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: "get", path: "/docs", tag: "docs", access: "public", summary: "This page: the REST API, browsable.", responseType: "text/html" },
   { method: "get", path: "/docs/openapi.json", tag: "docs", access: "public", summary: "The REST API as OpenAPI 3.1." },
   { method: "get", path: "/docs/ws", tag: "docs", access: "public", summary: "JSON Schema of every socket.io event (/agent and /dashboard)." },
+  { method: "get", path: "/", tag: "dashboard", access: "public", summary: "The dashboard (a single page; sign-in happens in the page).", responseType: "text/html" },
+  { method: "get", path: "/assets/:file", tag: "dashboard", access: "public", summary: "The dashboard's content-hashed scripts and styles (cached for a year, immutable).", responseType: "application/octet-stream" },
 
   // System and fleet
   { method: "get", path: "/api/system/info", tag: "system", summary: "Versions, settings, counts and schema version." },
+  { method: "get", path: "/api/session", tag: "system", summary: "Who this credential belongs to: name, role and expiry (what the dashboard may offer).", response: SessionViewSchema },
   { method: "get", path: "/api/hosts", tag: "hosts", summary: "Every host with its devices.", response: z.object({ hosts: z.array(HostViewSchema) }) },
   { method: "post", path: "/api/hosts", tag: "hosts", access: "admin", summary: "Enrol a host; answers its token once.", body: HostCreateBodySchema, response: HostTokenIssuedSchema, status: 201 },
   { method: "get", path: "/api/hosts/:host", tag: "hosts", summary: "One host with its devices, labels and recent events.", response: HostViewSchema.extend({ labels: AnyObject, events: z.array(AnyObject) }) },

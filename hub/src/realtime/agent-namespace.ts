@@ -27,6 +27,7 @@ import type { ConsoleBuffers } from "../services/console-buffers.js";
 import type { PresenceRegistry } from "../services/registry.js";
 import type { HostTokens } from "../services/tokens.js";
 import type { VideoRelay } from "../services/video-relay.js";
+import type { HubEvents } from "../services/hub-events.js";
 import type { AgentConnections } from "./agent-connections.js";
 
 export interface AgentNamespaceDeps {
@@ -46,6 +47,8 @@ export interface AgentNamespaceDeps {
   video?: VideoRelay;
   /** Plans from frames agents push; returns the new plan's id (planning goes on in the background). */
   frames?: { accept(host: string, push: FramePush): string };
+  /** Where resource state changes are announced (the dashboard's `resource.state`). */
+  bus?: HubEvents;
 }
 
 /** What the hub knows about one authenticated agent socket. */
@@ -334,6 +337,7 @@ export class AgentNamespace {
       ack?.({ ok: false, error: makeEnvelope("unknown_resource", `Device '${deviceId}' has no resource '${resource}' in the last hello.`) });
       return;
     }
+    this.deps.bus?.emit("resource.state", update); // dashboard hook
     ack?.({ ok: true });
   }
 }

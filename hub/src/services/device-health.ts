@@ -3,6 +3,7 @@ import type { Logger } from "../logger.js";
 import type { DeviceHealth, DevicesRepository } from "../repositories/devices.js";
 import type { HostEventsRepository } from "../repositories/host-events.js";
 import { deviceKey, type DeviceSlot, type Fleet } from "./fleet.js";
+import type { HubEvents } from "./hub-events.js";
 
 /** Failures that say something about the hardware (or its host), as opposed to a bad request or a cancel. */
 export const HARDWARE_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(["hardware_error", "device_unavailable", "action_timeout", "host_lost"]);
@@ -25,6 +26,7 @@ export class DeviceHealthService {
     private readonly events: HostEventsRepository,
     private readonly options: DeviceHealthOptions,
     private readonly logger: Logger,
+    private readonly bus?: HubEvents,
   ) {}
 
   /** Called after every health change (the dispatcher re-evaluates its queue). */
@@ -48,6 +50,7 @@ export class DeviceHealthService {
       if (health === "good") slot.failureStreak = 0;
     }
     this.logger.info({ host, device, from: previous, to: health, reason, by }, "device health changed");
+    this.bus?.emit("device.health", { host, device, health, reason, by, at }); // dashboard hook
     this.notify();
     return { health, health_reason: reason, changed: previous !== health };
   }

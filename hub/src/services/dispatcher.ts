@@ -26,6 +26,7 @@ import type { DeviceHealthService } from "./device-health.js";
 import { deviceKey, type DeviceSlot, type Fleet } from "./fleet.js";
 import type { ActiveLease, LeaseBook } from "./lease-book.js";
 import type { Selector } from "./requests.js";
+import type { HubEvents } from "./hub-events.js";
 
 /** Extra time the hub waits beyond the agent's own timeout, so the agent's (better) error normally wins. */
 export const HUB_DEADLINE_MARGIN_MS = 5000;
@@ -169,6 +170,7 @@ export class Dispatcher {
     private readonly leases: LeaseBook,
     private readonly options: DispatcherOptions,
     private readonly logger: Logger,
+    private readonly bus?: HubEvents,
   ) {}
 
   start(): void {
@@ -309,6 +311,7 @@ export class Dispatcher {
           queuedAt: nowIso(),
         });
         this.jobs.set(id, job);
+        this.bus?.emit("action.queued", { id, action, status: "queued", host: exact?.host ?? null, device: exact?.device ?? null, resource: exactResource, requested_by: sub.requestedBy, at: nowIso() }); // dashboard hook
         this.enqueue(job);
         this.pump(false);
         if (job.queued && job.queueTimeoutMs === 0) this.onQueueTimeout(job);
@@ -405,6 +408,7 @@ export class Dispatcher {
     if (!job.running.started) {
       job.running.started = true;
       this.actions.markStarted(job.id, isoOr(started.started_at, nowIso()));
+      this.bus?.emit("action.running", { id: job.id, action: job.action, status: "running", host: fromHost, device: started.device, resource: job.running.resource, requested_by: null, at: isoOr(started.started_at, nowIso()) }); // dashboard hook
     }
     return true;
   }

@@ -8,6 +8,7 @@ import type { Dispatcher } from "./dispatcher.js";
 import { INTERNAL_PRIORITY } from "./dispatcher.js";
 import { LEASE_TOKEN_PREFIX, type ActiveLease, type LeaseBook } from "./lease-book.js";
 import type { KeepaliveBodySchema, LeaseBodySchema } from "./requests.js";
+import type { HubEvents } from "./hub-events.js";
 import { hashToken, tokenMatchesHash } from "./tokens.js";
 
 /** How often expiry is checked; the brief is "at least every second". */
@@ -71,6 +72,7 @@ export class LeaseManager {
     private readonly dispatcher: Dispatcher,
     private readonly events: HostEventsRepository,
     private readonly logger: Logger,
+    private readonly bus?: HubEvents,
   ) {}
 
   /** Loads active leases; those that expired while the hub was down are released (with cleanup) at once. */
@@ -136,6 +138,7 @@ export class LeaseManager {
         // Only once stored: a failed write must not leave the devices held by a lease nobody has the token of.
         this.book.add({ id: record.id, tokenHash: record.tokenHash, owner: record.owner, ttlS: record.ttlS, expiresAtMs: now + req.ttl_s * 1000, cleanup: cleanupStored, devices: record.devices });
         this.logger.info({ lease_id: record.id, owner: record.owner, devices: record.devices, expires_at: record.expiresAt }, "lease granted");
+        this.bus?.emit("lease.granted", { id: record.id, owner: record.owner, devices: record.devices, expires_at: record.expiresAt, reason: null, at: record.createdAt }); // dashboard hook
         return { ...leaseView(record), token };
       },
     });
@@ -159,6 +162,7 @@ export class LeaseManager {
     active.expiresAtMs = expiresAtMs;
     active.ttlS = ttlS;
     this.logger.debug({ lease_id: id, expires_at: expiresAt }, "lease extended");
+    this.bus?.emit("lease.extended", { id, owner: active.owner, devices: active.devices, expires_at: expiresAt, reason: null, at: nowIso() }); // dashboard hook
     return this.get(id);
   }
 
@@ -199,6 +203,7 @@ export class LeaseManager {
     const lease = this.book.remove(id);
     if (!stored || !lease) return;
     this.logger.info({ lease_id: id, owner: lease.owner, reason, devices: lease.devices }, "lease ended");
+    this.bus?.emit("lease.ended", { id, owner: lease.owner, devices: lease.devices, expires_at: new Date(lease.expiresAtMs).toISOString(), reason, at }); // dashboard hook
     if (runCleanup && lease.cleanup) this.runCleanup(lease, lease.cleanup);
     this.dispatcher.kick();
   }
