@@ -8,8 +8,9 @@ set -euo pipefail
 packages=(socat ffmpeg)    # socat: the simulated rig's serial console (a real PTY); ffmpeg: V4L2 capture and the test pattern
 case "${1:-}" in
   "") ;;
-  # The tests also run systemd-analyze verify on the unit (systemd) and fake a GPIO sysfs tree in a private mount namespace (unshare, util-linux).
-  --dev) packages+=(systemd util-linux) ;;
+  # The tests also run systemd-analyze verify on the unit (systemd), fake a GPIO sysfs tree in a private mount namespace (unshare, util-linux),
+  # drive the dashboard in Debian's chromium through playwright-core (chromium), and read the board's screen off the video canvas (tesseract-ocr).
+  --dev) packages+=(systemd util-linux chromium tesseract-ocr) ;;
   *) echo "install-deps: unknown argument '$1' (use --dev, or nothing)" >&2; exit 2 ;;
 esac
 

@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference path="../hub/web/src/page-hooks.d.ts" />
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";

@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference path="../hub/web/src/page-hooks.d.ts" />
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

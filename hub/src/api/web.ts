@@ -5,8 +5,8 @@ import { LabrigError } from "@labrig/shared";
 import { Router, type Response } from "express";
 import helmet from "helmet";
 
-/** Where `npm run build` puts the dashboard (hub/web → hub/dist/web). */
-export const WEB_DIST_DIR = fileURLToPath(new URL("../web/", import.meta.url));
+/** Where `npm run build` puts the dashboard (hub/web → hub/dist/web); the same from hub/dist/api and, in tests, hub/src/api. */
+export const WEB_DIST_DIR = fileURLToPath(new URL("../../dist/web/", import.meta.url));
 
 const TYPES: Record<string, string> = {
   ".js": "text/javascript; charset=utf-8",

@@ -7,13 +7,6 @@ import { tokenFor } from "../leases.js";
 import { can, whyNot } from "../session.js";
 import { ErrorLine } from "../ui.js";
 
-declare global {
-  interface Window {
-    /** What the console panel has shown, for the browser tests and benchmarks (read-only). */
-    __labrigConsole?: { text: string; writes: number; lastEchoAtMs: number };
-  }
-}
-
 /**
  * A live serial console in xterm.js: the hub's backlog when it opens, then output as it arrives;
  * keystrokes go to the device as `console.write` (one in flight, the rest batched behind it), so

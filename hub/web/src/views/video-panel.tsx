@@ -6,21 +6,7 @@ import { liveSocket, onReconnect, request } from "../live.js";
 import { whyNot } from "../session.js";
 import { ErrorLine } from "../ui.js";
 
-/** Figures of what the canvas showed, for the screen, the browser tests and the benchmarks. */
-export interface VideoStats {
-  mode: "webcodecs" | "jpeg";
-  frames: number;
-  fps: number;
-  /** Capture (agent wall clock) → painted, per painted frame, most recent last (bounded). */
-  latencies: number[];
-  decodeErrors: number;
-}
-
-declare global {
-  interface Window {
-    __labrigVideo?: VideoStats;
-  }
-}
+export type VideoStats = LabrigVideoStats;
 
 const now = (): number => performance.timeOrigin + performance.now();
 const JPEG_INTERVAL_MS = 333;
