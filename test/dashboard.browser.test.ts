@@ -187,6 +187,8 @@ describe("the dashboard in a browser", () => {
     const path = await screenshot(operator, "device");
     writeFileSync(join(import.meta.dirname, "..", "docs", "dashboard-device.png"), readFileSync(path));
     await operator.setViewportSize({ width: 390, height: 844 });
+    // At phone width nothing is wider than the screen (the terminal refits, the panes stack).
+    await waitFor(async () => (await operator.evaluate(() => document.documentElement.scrollWidth)) <= 390, 5000, "the page to fit a phone's width");
     await screenshot(operator, "device-phone");
     await operator.setViewportSize({ width: 1360, height: 900 });
   });

@@ -185,7 +185,8 @@ export const SAMPLE_TESTCASE = {
   target: { selector: { capabilities: ["serial", "power"], labels: {} } },
   setup: [{ name: "cycle", action: "power.cycle", params: { off_ms: 500 } }],
   steps: [
-    { name: "login", action: "serial.expect", params: { pattern: "login: ", timeout_ms: 20000 } },
+    // flush: only the prompt of this boot counts, not one an earlier session left unread.
+    { name: "login", action: "serial.expect", params: { pattern: "login: ", timeout_ms: 20000, flush: true } },
     { name: "user", action: "serial.write", params: { data: "root\n" } },
     { name: "pw", action: "serial.expect", params: { pattern: "Password: ", timeout_ms: 5000 } },
     { name: "pass", action: "serial.write", params: { data: "labrig\n" } },
