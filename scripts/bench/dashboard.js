@@ -12,13 +12,12 @@
 // Figures and targets are printed, not asserted. Every phase is bounded in time and count.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { chromium } from "playwright-core";
 import { io } from "socket.io-client";
-import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, startNode, waitFor, waitForHostState, waitForHub } from "../lib/launch.js";
+import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, freePort, startNode, waitFor, waitForHostState, waitForHub } from "../lib/launch.js";
 
 const ADMIN_KEY = "lrk_bench-admin-key-for-the-dashboard-0123456789";
 const CHROMIUM = process.env.LABRIG_CHROMIUM ?? "/usr/bin/chromium";
@@ -39,18 +38,6 @@ const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms)
 function quantile(xs, q) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-}
-
-/** @returns {Promise<number>} */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 /** CPU seconds (user + system) a process has used, from /proc. @param {number} pid */

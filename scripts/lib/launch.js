@@ -4,12 +4,28 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const HUB_CLI = join(ROOT, "hub", "dist", "cli.js");
 export const AGENT_CLI = join(ROOT, "host-agent", "dist", "cli.js");
+
+/**
+ * A free TCP port on 127.0.0.1 (so a restarted hub can come back on the same one).
+ * @returns {Promise<number>}
+ */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
 
 /**
  * Runs `labrig-hub ARGS` and returns its stdout; throws with stderr when it fails.

@@ -72,19 +72,6 @@ export const UnsubscribeAckSchema = z.union([z.object({ ok: z.literal(true) }), 
 export const VideoSubscribeAckSchema = z.union([z.object({ ok: z.literal(true), host: IdSchema, device: IdSchema, resource: IdSchema }), fail]);
 export type VideoSubscribeAck = z.infer<typeof VideoSubscribeAckSchema>;
 
-/** hub → dashboard: the state of one resource of a device changed (power, a GPIO value or edge, serial or video status), as its agent reported it. */
-export const ResourceStateEventSchema = z.object({
-  host: IdSchema,
-  device: IdSchema,
-  resource: IdSchema,
-  status: z.enum(["ready", "unavailable", "error"]),
-  power: z.enum(["on", "off"]).optional(),
-  value: z.union([z.literal(0), z.literal(1)]).optional(),
-  detail: z.string().optional(),
-  at: z.string(),
-});
-export type ResourceStateEvent = z.infer<typeof ResourceStateEventSchema>;
-
 /** hub → dashboard: a device's health changed (set by an admin, or lowered by the hub after repeated hardware failures). */
 export const DeviceHealthEventSchema = z.object({
   host: IdSchema,

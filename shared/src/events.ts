@@ -14,14 +14,12 @@ import {
   DeviceHealthEventSchema,
   FLEET_EVENT_NAMES,
   LeaseEventSchema,
-  ResourceStateEventSchema,
   StreamSelectSchema,
   UnsubscribeAckSchema,
   VideoSubscribeAckSchema,
   type ActionProgressEvent,
   type DeviceHealthEvent,
   type LeaseEvent,
-  type ResourceStateEvent,
 } from "./dashboard-streams.js";
 
 /** socket.io namespace agents connect to. Auth: `{ host, token }` in the handshake. */
@@ -130,6 +128,10 @@ export const DeviceStateSchema = z.object({
   at: z.string(),
 });
 export type DeviceState = z.infer<typeof DeviceStateSchema>;
+
+/** hub → dashboard: the state of one resource of a device changed (power, a GPIO value or edge, serial or video status), as its agent reported it. */
+export const ResourceStateEventSchema = DeviceStateSchema;
+export type ResourceStateEvent = DeviceState;
 
 /** Artifact ids are v4-style uuids the agent makes itself; nothing else is ever used as a file name. */
 export const ArtifactIdSchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "must be an artifact id (a lowercase uuid)");
