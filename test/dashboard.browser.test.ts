@@ -134,6 +134,7 @@ describe("the dashboard in a browser", () => {
     expect((await rig.api("DELETE", `/api/keys/${viewerKey?.id}`)).status).toBe(204);
     await viewer.waitForSelector("input[name=credential]", { timeout: 10_000 });
     expect(await viewer.textContent(".signin")).toMatch(/Signed out/);
+    await screenshot(viewer, "signin");
     await viewer.close();
   });
 
@@ -213,6 +214,23 @@ describe("the dashboard in a browser", () => {
     expect(download.suggestedFilename()).toMatch(/^run-.*\.xml$/);
     await screenshot(operator, "run");
   }, 90_000);
+
+  it("takes and releases a lease from the device page, lists it on the Leases page, and shows the action history", async () => {
+    await operator.goto(`${rig.url}/#/device/sim-1/dut1`);
+    await operator.click("[data-testid=take-lease]");
+    await operator.waitForSelector("[data-testid=lease-box]:has-text('Leased by you')");
+    // Actions from this tab carry the lease's token, so they still run.
+    await operator.click("[data-testid=power-off]");
+    await operator.waitForSelector("[data-testid=power-power] [data-testid=power-state]:has-text('off')");
+    await operator.goto(`${rig.url}/#/leases`);
+    await operator.waitForSelector("[data-testid=leases] tr:has-text('operator-1')");
+    await screenshot(operator, "leases");
+    await operator.click("[data-testid=leases] button:has-text('Release')");
+    await operator.waitForSelector("[data-testid=leases] tr", { state: "detached" });
+    await operator.goto(`${rig.url}/#/actions`);
+    await operator.waitForSelector("[data-testid=action-history] tr:has-text('power.off')");
+    await screenshot(operator, "actions");
+  });
 
   it("plans from the board's frame with the model's text streaming in, and shows the frame and the validated actions", async () => {
     await operator.goto(`${rig.url}/#/plans`);
