@@ -133,7 +133,7 @@ describe("the dashboard in a browser", () => {
     const viewerKey = listed.body.keys.find((k) => k.name === "viewer-1");
     expect((await rig.api("DELETE", `/api/keys/${viewerKey?.id}`)).status).toBe(204);
     await viewer.waitForSelector("input[name=credential]", { timeout: 10_000 });
-    expect(await viewer.textContent(".signin")).toMatch(/Signed out/);
+    expect(await viewer.textContent(".signin")).toMatch(/Signed out: your credential stopped working. The API key is not valid \(revoked/);
     await screenshot(viewer, "signin");
     await viewer.close();
   });

@@ -6,26 +6,28 @@ function headers(extra: Record<string, string> = {}): Record<string, string> {
   return { ...(token ? { authorization: `Bearer ${token}` } : {}), ...extra };
 }
 
-async function failure(res: Response): Promise<ApiError> {
+async function failure(res: Response, sentWith: string | null): Promise<ApiError> {
   let envelope: ErrorEnvelope;
   try {
     envelope = (await res.json()) as ErrorEnvelope;
   } catch {
     envelope = makeEnvelope("internal_error", `The hub answered ${res.status} without an error envelope.`);
   }
-  // A credential that stopped working (revoked key, expired JWT) ends the session at once.
-  if (res.status === 401) signOut(envelope.message);
+  // A credential that stopped working (revoked key, expired JWT) ends the session at once; answers to
+  // requests still in flight with it (or sent after) do not overwrite the reason.
+  if (res.status === 401 && sentWith !== null && credential.value === sentWith) signOut(`your credential stopped working. ${envelope.message}`);
   return new ApiError(res.status, envelope);
 }
 
 /** Calls the REST API with the tab's credential; throws ApiError with the hub's envelope on failure. */
 export async function api<T>(method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}): Promise<T> {
+  const sentWith = credential.value;
   const res = await fetch(path, {
     method,
     headers: headers(body === undefined ? extraHeaders : { "content-type": "application/json", ...extraHeaders }),
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
-  if (!res.ok) throw await failure(res);
+  if (!res.ok) throw await failure(res, sentWith);
   const text = await res.text();
   return (text === "" ? {} : JSON.parse(text)) as T;
 }
@@ -38,8 +40,9 @@ export async function blobUrl(path: string): Promise<{ url: string; type: string
 
 /** GET a binary resource with the credential. (Read it from the Blob: the CSP lets the page fetch only from the hub, not blob: URLs.) */
 export async function blobOf(path: string): Promise<Blob> {
+  const sentWith = credential.value;
   const res = await fetch(path, { headers: headers() });
-  if (!res.ok) throw await failure(res);
+  if (!res.ok) throw await failure(res, sentWith);
   return res.blob();
 }
 
