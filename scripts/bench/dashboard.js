@@ -5,7 +5,8 @@
 //  1. video glass to glass: the agent's capture timestamp → the frame painted on the page's canvas,
 //     p50/p95 at 640x480 and 1280x720 (VP8 through WebCodecs), next to the same frames as JPEG
 //     snapshots (capture.snapshot, fetched and painted) in the same run. Target: p50 ≤ 100 ms at 720p.
-//  2. console: key pressed in the page → its echo drawn by xterm.js, p50/p99, next to the same round
+//  2. console: key pressed in the page → its echo written into xterm.js (its write callback; painted
+//     at the next animation frame), p50/p99, next to the same round
 //     trip from a Node socket.io client (no browser). Target: ≤ 20 ms p50.
 //  3. viewers: how many socket.io viewers of one video stream and of one console the hub serves
 //     before the latency doubles, and the hub's CPU per viewer (from /proc/<pid>/stat).
@@ -196,7 +197,7 @@ try {
   }
   log(`\nconsole: key → echo on screen (the simulated board echoes like a tty; one key per ${KEY_PACE_MS} ms)`);
   log("path                               | keys | p50 ms | p99 ms");
-  log(`chromium: key press → xterm drawn  | ${String(echoes.length).padStart(4)} | ${f(quantile(echoes, 0.5)).padStart(6)} | ${f(quantile(echoes, 0.99)).padStart(6)}`);
+  log(`chromium: key press → in xterm    | ${String(echoes.length).padStart(4)} | ${f(quantile(echoes, 0.5)).padStart(6)} | ${f(quantile(echoes, 0.99)).padStart(6)}`);
   log(`node client: console.write → echo  | ${String(nodeEchoes.length).padStart(4)} | ${f(quantile(nodeEchoes, 0.5)).padStart(6)} | ${f(quantile(nodeEchoes, 0.99)).padStart(6)}   (baseline: hub + agent + board, no browser)`);
   log(`target: ≤ 20 ms p50 → ${f(quantile(echoes, 0.5))} ms (browser adds ${f(quantile(echoes, 0.5) - quantile(nodeEchoes, 0.5))} ms over the baseline)`);
   await browser.close();
