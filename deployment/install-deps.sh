@@ -17,8 +17,9 @@ case "${1:-}" in
   # The tests also run: systemd-analyze and systemd-notify (systemd), unshare for a fake GPIO sysfs
   # (util-linux), a probe compiled against the kernel's linux/gpio.h for the GPIO uAPI layout (gcc,
   # linux-libc-dev), promtool (prometheus), xmllint (libxml2-utils), nginx with an openssl-made
-  # certificate, and logrotate on pm2's logs.
-  --dev) packages+=(systemd util-linux gcc linux-libc-dev prometheus libxml2-utils nginx openssl logrotate) ;;
+  # certificate, logrotate on pm2's logs, the dashboard in Debian's chromium through playwright-core
+  # (chromium), and the board's screen read off the video canvas (tesseract-ocr).
+  --dev) packages+=(systemd util-linux gcc linux-libc-dev prometheus libxml2-utils nginx openssl logrotate chromium tesseract-ocr) ;;
   *) echo "install-deps: unknown argument '$1' (use --dev, or nothing)" >&2; exit 2 ;;
 esac
 

@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, ensureAdminKey, startNode, waitForHostState, waitForHub, writeSimAgentConfig } from "./lib/launch.js";
+import { AGENT_CLI, HUB_CLI, SAMPLE_CAMPAIGN_NAME, authHeaders, enrollHost, ensureAdminKey, ensureSampleCampaign, startNode, waitForHostState, waitForHub, writeSimAgentConfig } from "./lib/launch.js";
 
 const port = Number(process.env.PORT ?? 8080);
 const bind = process.env.LABRIG_BIND ?? "127.0.0.1";
@@ -61,13 +61,16 @@ watch("hub", startNode([HUB_CLI, "serve"], { env, logFile: hubLog }));
 await waitForHub(url);
 watch("agent", startNode([AGENT_CLI, "run", "--config", agentConfig], { env, logFile: agentLog }));
 await waitForHostState(url, "sim-1", "online", 15_000, authHeaders(adminKey));
+await ensureSampleCampaign(url, authHeaders(adminKey));
 
 console.log(`
 labrig is running.
 
+  Dashboard               ${url}/   (sign in with the admin key below)
   Hub (REST + socket.io)  ${url}
   API health              ${url}/api/health
   Simulated host          sim-1, device dut1 (console, power, reset, screen)
+  Sample campaign         ${SAMPLE_CAMPAIGN_NAME} (Runs page, or POST /api/campaigns/${SAMPLE_CAMPAIGN_NAME}/runs)
   Agent config            ${agentConfig}
   Logs                    ${join(dataDir, "logs")}/hub.log, agent.log
   Database                ${join(dataDir, "labrig.db")}

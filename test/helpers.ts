@@ -3,9 +3,7 @@ import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 // The same launcher `npm start` uses, so the tests exercise what a newcomer runs.
-import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, startNode, waitFor, waitForHostState as waitForHostStateAs, waitForHub, writeSimAgentConfig } from "../scripts/lib/launch.js";
-
-import { freePort } from "../hub/test/helpers.js";
+import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, freePort, startNode, waitFor, waitForHostState as waitForHostStateAs, waitForHub, writeSimAgentConfig } from "../scripts/lib/launch.js";
 
 export { freePort, waitFor };
 

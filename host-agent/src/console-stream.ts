@@ -17,8 +17,9 @@ export interface ConsoleStreamOptions {
 }
 
 /**
- * Turns a console's many small reads into a few `console.output` events: chunks are gathered
- * for ~50 ms or 16 KiB, and held (bounded) while the hub is away so the dashboard gets the
+ * Turns a console's many small reads into a few `console.output` events: output after a quiet
+ * spell goes at once (a typed character's echo is not held back), what follows is gathered for
+ * ~50 ms or 16 KiB, and all of it is held (bounded) while the hub is away so the dashboard gets the
  * recent past when the link comes back. dropped_bytes counts characters of decoded text,
  * which equals bytes for the ASCII consoles boards print.
  */
@@ -28,6 +29,8 @@ export class ConsoleStream {
   private seq = 0;
   private reportedDropped = 0;
   private stopped = false;
+  /** When the last chunk went out (monotonic ms); -Infinity before the first. */
+  private lastSentAtMs = Number.NEGATIVE_INFINITY;
   private readonly flushIntervalMs: number;
   private readonly maxChunkChars: number;
 
@@ -52,7 +55,10 @@ export class ConsoleStream {
     if (this.buffer.length >= this.maxChunkChars) {
       this.flush();
     } else if (this.timer === null) {
-      this.timer = setTimeout(() => this.flush(), this.flushIntervalMs);
+      // At most one gathered chunk per interval: send now when the last one is that old, else when it will be.
+      const wait = this.lastSentAtMs + this.flushIntervalMs - performance.now();
+      if (wait <= 0) this.flush();
+      else this.timer = setTimeout(() => this.flush(), wait);
     }
   }
 
@@ -62,6 +68,7 @@ export class ConsoleStream {
     this.timer = null;
     if (this.buffer.length === 0 || !this.sink.canSend()) return;
     const text = this.buffer.drain();
+    this.lastSentAtMs = performance.now();
     for (let i = 0; i < text.length; i += this.maxChunkChars) {
       const dropped = this.buffer.dropped - this.reportedDropped;
       this.reportedDropped = this.buffer.dropped;

@@ -55,6 +55,32 @@ describe("live stream", () => {
     expect(decoded).toHaveLength(count);
   });
 
+  it("stamps every chunk with the wall-clock time its frame was captured, in order and just before it was sent", async () => {
+    const sentAt: number[] = [];
+    const link = new SlowLink(1000);
+    const timed: StreamSink = {
+      streamCongested: () => link.streamCongested(),
+      sendStreamChunk: (chunk) => {
+        sentAt.push(Date.now());
+        return link.sendStreamChunk(chunk);
+      },
+    };
+    const before = Date.now();
+    const stream = new LiveStream(source, timed, { ids, codec: "vp8", fps: 20, bitrate: 300_000 }, testLogger());
+    stream.start();
+    await until(() => link.chunks.length >= 8, "eight chunks", 5000);
+    stream.stop();
+    const stamps = link.chunks.map((c) => c.captured_at_ms);
+    for (const [i, at] of stamps.entries()) {
+      expect(at, `chunk ${i}`).toBeTypeOf("number");
+      // Captured after the stream started, before its chunk went out, and never by more than the encoder's delay.
+      expect(at as number).toBeGreaterThanOrEqual(before - 1);
+      expect(at as number).toBeLessThanOrEqual((sentAt[i] as number) + 1);
+      expect((sentAt[i] as number) - (at as number)).toBeLessThan(1000);
+      if (i > 0) expect(at as number).toBeGreaterThan(stamps[i - 1] as number);
+    }
+  });
+
   it("drops frames instead of queueing them when the link does not acknowledge, and recovers with a keyframe", async () => {
     const link = new SlowLink(2);
     const stream = new LiveStream(source, link, { ids, codec: "avc1.42001f", fps: 20, bitrate: 300_000 }, testLogger());

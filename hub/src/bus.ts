@@ -1,14 +1,11 @@
 import type { ActionName, DashboardEventMap } from "@labrig/shared";
 import type { Logger } from "./logger.js";
-import type { DeviceHealth } from "./repositories/devices.js";
 import type { StoredAction } from "./repositories/actions.js";
 
 /** What units tell each other that no dashboard sees. */
 export interface InternalEventMap {
   /** An agent's hello was stored: the host's device set may have changed. */
   "host.devices": { host: string; removed: string[] };
-  /** A device's health changed (by an admin, or by the hub after repeated hardware failures). */
-  "device.health": { host: string; device: string; health: DeviceHealth; reason: string; at: string };
   /** An action was sent to a device after waiting `waitedMs` on the hub (the queue-wait metric). */
   "action.dispatched": { action: ActionName; waitedMs: number };
   /** An action ended, on a device or before reaching one (host and device null then): health counts hardware failures, metrics count outcomes. */

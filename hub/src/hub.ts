@@ -14,6 +14,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { AgentConnections } from "./realtime/agent-connections.js";
 import { AgentNamespace } from "./realtime/agent-namespace.js";
 import { DashboardNamespace } from "./realtime/dashboard-namespace.js";
+import { DashboardStreams } from "./realtime/dashboard-streams.js";
 import { ActionsRepository } from "./repositories/actions.js";
 import { ApiKeysRepository } from "./repositories/api-keys.js";
 import { DevicesRepository } from "./repositories/devices.js";
@@ -144,7 +145,6 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     });
     const connections = new AgentConnections();
     const agents = new AgentNamespace({ io, tokens, connections, limiter, bus, logger: log("agent-namespace") });
-    const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, logger: log("dashboard-namespace") });
     const presence = new Presence({
       hosts,
       devices,
@@ -168,7 +168,10 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     const work = new WorkService(scheduler, ledger, leaseBook, new FleetSource(hosts, devices, scheduler), new LateResults(ledger, bus, log("late-results")), bus, { ...config, drainMs: config.ops.drainMs }, log("work"));
     const channel = new AgentChannel(connections, agents, bus, work.channelPort, log("agent-channel"));
     work.attachChannel(channel);
-    const leases = new LeaseManager(new LeasesRepository(db), leaseBook, work, ledger, log("leases"));
+    // Consoles, video and typing for dashboards (typing becomes serial.write actions through the work facade).
+    const streams = new DashboardStreams({ hosts, devices, consoles, video, bus, submit: (sub) => work.submit(sub).done, logger: log("dashboard-streams") });
+    const dashboard = new DashboardNamespace({ io, auth, limiter, bus, corsOrigins, streams, logger: log("dashboard-namespace") });
+    const leases = new LeaseManager(new LeasesRepository(db), leaseBook, work, ledger, bus, log("leases"));
 
     // Gemini planning: off (planner_unavailable) without GEMINI_API_KEY; snapshots and actions go through the work facade.
     const plannerLog = log("planner");
@@ -234,6 +237,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       { name: "key revocations", start: () => apiKeys.watchExternalRevocations(log("api-keys")), stop: () => apiKeys.stopWatching() },
       { name: "agent namespace", start: () => agents.start(), stop: () => agents.stop() },
       { name: "dashboard namespace", start: () => dashboard.start(), stop: () => dashboard.stop() },
+      { name: "dashboard streams", start: () => streams.start(), stop: () => streams.stop() },
       { name: "presence", start: () => presence.start(), stop: () => presence.stop() },
       { name: "device health", start: () => health.start(), stop: () => health.stop() },
       { name: "agent reports", start: () => reports.start(), stop: () => reports.stop() },

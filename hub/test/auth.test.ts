@@ -170,8 +170,19 @@ describe("every route × every credential", () => {
   });
 });
 
-/** A valid payload for every event a dashboard may send; a new one must be added here. */
-const DASHBOARD_SAMPLES: Record<string, unknown> = { subscribe: { topics: ["host.state"] } };
+/**
+ * A payload for every event a dashboard may send, and what each role must get back: ok, or the
+ * error code. This hub has no agents, so streams of a host it does not know are refused alike for
+ * everyone, while typing is refused to viewers before anything else is looked at. A new event must be added here.
+ */
+const DASHBOARD_SAMPLES: Record<string, { payload: unknown; expect: (role: Role) => true | string }> = {
+  subscribe: { payload: { topics: ["host.state"] }, expect: () => true },
+  "console.subscribe": { payload: { host: "no-such-host", device: "dut1" }, expect: () => "unknown_host" },
+  "console.unsubscribe": { payload: { host: "no-such-host", device: "dut1" }, expect: () => "unknown_host" },
+  "console.write": { payload: { host: "no-such-host", device: "dut1", data: "x" }, expect: (role) => (role === "viewer" ? "forbidden" : "unknown_host") },
+  "video.subscribe": { payload: { host: "no-such-host", device: "dut1" }, expect: () => "unknown_host" },
+  "video.unsubscribe": { payload: { host: "no-such-host", device: "dut1" }, expect: () => "unknown_host" },
+};
 
 describe("/dashboard × every credential", () => {
   const clientEvents = Object.entries(SOCKET_EVENTS).filter(([, ev]) => ev.namespace === DASHBOARD_NAMESPACE && ev.direction === "dashboard→hub");
@@ -180,7 +191,7 @@ describe("/dashboard × every credential", () => {
     expect(clientEvents.map(([name]) => name).sort()).toEqual(Object.keys(DASHBOARD_SAMPLES).sort());
   });
 
-  it("refuses bad credentials at the handshake and lets every role connect and send every event", async () => {
+  it("refuses bad credentials at the handshake and lets every role connect and send every event, answered as its role allows", async () => {
     for (const cred of credentials) {
       const socket = dashboardSocket(hub.url, { auth: cred.token === null ? {} : { token: cred.token } });
       const outcome = await connect(socket).then(
@@ -193,8 +204,11 @@ describe("/dashboard × every credential", () => {
       }
       expect(outcome, cred.name).toBeNull();
       for (const [event] of clientEvents) {
-        const ack = (await socket.timeout(3000).emitWithAck(event, DASHBOARD_SAMPLES[event])) as { ok: boolean };
-        expect(ack.ok, `${event} with ${cred.name}`).toBe(true);
+        const sample = DASHBOARD_SAMPLES[event];
+        const ack = (await socket.timeout(3000).emitWithAck(event, sample?.payload)) as { ok: boolean; error?: { error_code: string } };
+        const wanted = sample?.expect(cred.role);
+        if (wanted === true) expect(ack.ok, `${event} with ${cred.name}`).toBe(true);
+        else expect(ack, `${event} with ${cred.name}`).toMatchObject({ ok: false, error: { error_code: wanted } });
       }
       socket.disconnect();
     }

@@ -92,6 +92,11 @@ describe("every route's answers match the document", () => {
   it("calls every route and validates every answer against its documented response", async () => {
     const H = "/api/hosts/sim-1/devices/dut1";
     await call("GET", "/api/health", "/api/health");
+    const page = ok(await call("GET", "/", "/"), 200, "dashboard page");
+    const asset = /\/assets\/([^"]+\.js)/.exec(page.text)?.[1];
+    expect(asset, "the page names its script").toBeDefined();
+    ok(await call("GET", "/assets/:file", `/assets/${asset as string}`), 200, "dashboard asset");
+    await call("GET", "/api/session", "/api/session");
     await call("GET", "/docs", "/docs");
     await call("GET", "/docs/openapi.json", "/docs/openapi.json");
     await call("GET", "/docs/ws", "/docs/ws");

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -170,17 +169,8 @@ export function dashboardSocket(url: string, opts: { auth?: Record<string, unkno
   return socket;
 }
 
-/** A free TCP port on 127.0.0.1 (so a restarted hub can come back on the same one). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
+// The launcher's: the hub tests, the end-to-end tests and the benches pick ports alike.
+export { freePort } from "../../scripts/lib/launch.js";
 
 /** Asserts the one error envelope: status, stable code, a message, recoverable, and the request id echoed in X-Request-Id. */
 export function expectEnvelope(res: { status: number; headers: Headers; body: Record<string, unknown>; text?: string }, status: number, code: string, context = ""): void {

@@ -67,7 +67,7 @@ describe("lease expiry", () => {
     const bus = new HubBus(logger);
     work = new WorkService(scheduler, ledger, book, new FleetSource(hosts, devices, scheduler), new LateResults(ledger, bus, logger), bus, { actionTimeoutMs: 10_000, heartbeatIntervalMs: 5000, queueTimeoutMs: 30_000, queueMax: 100, drainMs: 0 }, logger);
     work.start();
-    leases = new LeaseManager(repo, book, work, ledger, logger);
+    leases = new LeaseManager(repo, book, work, ledger, bus, logger);
 
     const expired = new Date(Date.now() - 1000).toISOString();
     repo.insert({

@@ -4,12 +4,28 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const HUB_CLI = join(ROOT, "hub", "dist", "cli.js");
 export const AGENT_CLI = join(ROOT, "host-agent", "dist", "cli.js");
+
+/**
+ * A free TCP port on 127.0.0.1 (so a restarted hub can come back on the same one).
+ * @returns {Promise<number>}
+ */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
 
 /**
  * Runs `labrig-hub ARGS` and returns its stdout; throws with stderr when it fails.
@@ -175,4 +191,46 @@ export function waitForHostState(url, host, state, timeoutMs = 15_000, headers =
     timeoutMs,
     `host ${host} to be ${state}`,
   );
+}
+
+/** The sample test case `npm start` offers: power-cycle the simulated board, log in, check the kernel. */
+export const SAMPLE_TESTCASE = {
+  name: "boots to a shell",
+  description: "Power-cycles the board, logs in as root on the serial console and checks the kernel version.",
+  tags: ["sample", "smoke"],
+  target: { selector: { capabilities: ["serial", "power"], labels: {} } },
+  setup: [{ name: "cycle", action: "power.cycle", params: { off_ms: 500 } }],
+  steps: [
+    // flush: only the prompt of this boot counts, not one an earlier session left unread.
+    { name: "login", action: "serial.expect", params: { pattern: "login: ", timeout_ms: 20000, flush: true } },
+    { name: "user", action: "serial.write", params: { data: "root\n" } },
+    { name: "pw", action: "serial.expect", params: { pattern: "Password: ", timeout_ms: 5000 } },
+    { name: "pass", action: "serial.write", params: { data: "labrig\n" } },
+    { name: "shell", action: "serial.expect", params: { pattern: "# ", timeout_ms: 5000 } },
+    { name: "uname", action: "serial.write", params: { data: "uname -a\n" } },
+    { name: "kernel", action: "serial.expect", params: { pattern: "Linux labrig-sim (\\d+)\\.", regex: true, timeout_ms: 5000 }, expect: { field: "groups.0", op: "equals", value: "6" } },
+  ],
+  teardown: [{ name: "off", action: "power.off", params: {} }],
+};
+
+export const SAMPLE_CAMPAIGN_NAME = "sample";
+
+/**
+ * Creates the sample test case and the `sample` campaign running it, unless a campaign of that
+ * name exists; returns the campaign's id. Safe at every start.
+ * @param {string} url
+ * @param {Record<string, string>} headers
+ * @returns {Promise<string>}
+ */
+export async function ensureSampleCampaign(url, headers) {
+  const json = { ...headers, "content-type": "application/json" };
+  const existing = await fetch(`${url}/api/campaigns/${SAMPLE_CAMPAIGN_NAME}`, { headers });
+  if (existing.ok) return /** @type {{id: string}} */ (await existing.json()).id;
+  const tc = await fetch(`${url}/api/testcases`, { method: "POST", headers: json, body: JSON.stringify(SAMPLE_TESTCASE) });
+  if (!tc.ok) throw new Error(`could not create the sample test case: ${tc.status} ${await tc.text()}`);
+  const testcase = /** @type {{id: string}} */ (await tc.json());
+  const body = { name: SAMPLE_CAMPAIGN_NAME, testcases: [testcase.id], target: SAMPLE_TESTCASE.target, retries: 0 };
+  const c = await fetch(`${url}/api/campaigns`, { method: "POST", headers: json, body: JSON.stringify(body) });
+  if (!c.ok) throw new Error(`could not create the sample campaign: ${c.status} ${await c.text()}`);
+  return /** @type {{id: string}} */ (await c.json()).id;
 }

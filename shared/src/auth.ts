@@ -54,3 +54,13 @@ export const HostTokenIssuedSchema = z.object({
   token: z.string(),
 });
 export type HostTokenIssued = z.infer<typeof HostTokenIssuedSchema>;
+
+/** Answer of `GET /api/session`: who the credential belongs to, so a UI can show what this caller may do. */
+export const SessionViewSchema = z.object({
+  name: z.string(),
+  role: RoleSchema,
+  kind: z.enum(["key", "jwt"]),
+  /** When the credential stops working (a JWT's exp); null for API keys, which last until revoked. */
+  expires_at: z.string().nullable(),
+});
+export type SessionView = z.infer<typeof SessionViewSchema>;

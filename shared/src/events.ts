@@ -6,6 +6,22 @@ import { ActionRecordSchema } from "./records.js";
 import { RUN_EVENT_NAMES, RunEventSchema, type RunEvent } from "./campaigns.js";
 import { PlanRecordSchema, type PlanRecord } from "./plans.js";
 import { multilineText } from "./text.js";
+import {
+  ActionProgressEventSchema,
+  ConsoleDataEventSchema,
+  ConsoleSubscribeAckSchema,
+  ConsoleWriteAckSchema,
+  ConsoleWriteSchema,
+  DeviceHealthEventSchema,
+  FLEET_EVENT_NAMES,
+  LeaseEventSchema,
+  StreamSelectSchema,
+  UnsubscribeAckSchema,
+  VideoSubscribeAckSchema,
+  type ActionProgressEvent,
+  type DeviceHealthEvent,
+  type LeaseEvent,
+} from "./dashboard-streams.js";
 
 /** socket.io namespace agents connect to. Auth: `{ host, token }` in the handshake. */
 export const AGENT_NAMESPACE = "/agent";
@@ -121,6 +137,10 @@ export const DeviceStateSchema = z.object({
 });
 export type DeviceState = z.infer<typeof DeviceStateSchema>;
 
+/** hub → dashboard: the state of one resource of a device changed (power, a GPIO value or edge, serial or video status), as its agent reported it. */
+export const ResourceStateEventSchema = DeviceStateSchema;
+export type ResourceStateEvent = DeviceState;
+
 /** Artifact ids are v4-style uuids the agent makes itself; nothing else is ever used as a file name. */
 export const ArtifactIdSchema = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "must be an artifact id (a lowercase uuid)");
 
@@ -173,6 +193,11 @@ export const StreamChunkSchema = z.object({
   codec: VideoCodecSchema,
   type: z.enum(["key", "delta"]),
   timestamp_us: z.number().int().nonnegative(),
+  /**
+   * Wall-clock time (ms since the epoch, fractional) at which the agent took the frame from its
+   * source, so a viewer can show capture → display latency. Optional only for agents older than this field.
+   */
+  captured_at_ms: z.number().nonnegative().optional(),
   data: BinarySchema.refine((d) => d.byteLength <= STREAM_CHUNK_MAX_BYTES, `must be at most ${STREAM_CHUNK_MAX_BYTES} bytes`),
   width: z.number().int().positive().max(8192),
   height: z.number().int().positive().max(8192),
@@ -190,7 +215,6 @@ export const HostStateEventSchema = z.object({
 });
 export type HostStateEvent = z.infer<typeof HostStateEventSchema>;
 
-/** Topics a dashboard can subscribe to: the hub → dashboard event names. */
 /** hub → dashboard: the planner began a plan (subscribe to its id for the model's partial text). */
 export const PlanStartedEventSchema = z.object({
   id: z.string(),
@@ -207,7 +231,8 @@ export type PlanPartialEvent = z.infer<typeof PlanPartialEventSchema>;
 
 export const PLAN_EVENT_NAMES = ["plan.started", "plan.partial", "plan.finished"] as const;
 
-export const DASHBOARD_TOPICS = ["host.state", "action.finished", ...RUN_EVENT_NAMES, ...PLAN_EVENT_NAMES] as const;
+/** Topics a dashboard can subscribe to: the hub → dashboard event names (a new socket receives all of them). */
+export const DASHBOARD_TOPICS = ["host.state", "action.finished", ...FLEET_EVENT_NAMES, ...RUN_EVENT_NAMES, ...PLAN_EVENT_NAMES] as const;
 export const DashboardTopicSchema = z.enum(DASHBOARD_TOPICS);
 export type DashboardTopic = z.infer<typeof DashboardTopicSchema>;
 
@@ -215,6 +240,13 @@ export type DashboardTopic = z.infer<typeof DashboardTopicSchema>;
 export interface DashboardEventMap {
   "host.state": HostStateEvent;
   "action.finished": z.infer<typeof ActionRecordSchema>;
+  "resource.state": ResourceStateEvent;
+  "device.health": DeviceHealthEvent;
+  "lease.granted": LeaseEvent;
+  "lease.extended": LeaseEvent;
+  "lease.ended": LeaseEvent;
+  "action.queued": ActionProgressEvent;
+  "action.running": ActionProgressEvent;
   "run.started": RunEvent;
   "test.started": RunEvent;
   "test.finished": RunEvent;
@@ -292,6 +324,21 @@ export const SOCKET_EVENTS = {
   "plan.started": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: PlanStartedEventSchema, ack: null },
   "plan.partial": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: PlanPartialEventSchema, ack: null },
   "plan.finished": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: PlanRecordSchema, ack: null },
+  "resource.state": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: ResourceStateEventSchema, ack: null },
+  "device.health": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: DeviceHealthEventSchema, ack: null },
+  "lease.granted": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: LeaseEventSchema, ack: null },
+  "lease.extended": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: LeaseEventSchema, ack: null },
+  "lease.ended": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: LeaseEventSchema, ack: null },
+  "action.queued": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: ActionProgressEventSchema, ack: null },
+  "action.running": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: ActionProgressEventSchema, ack: null },
+  "console.subscribe": { namespace: DASHBOARD_NAMESPACE, direction: "dashboard→hub", schema: StreamSelectSchema, ack: ConsoleSubscribeAckSchema },
+  "console.unsubscribe": { namespace: DASHBOARD_NAMESPACE, direction: "dashboard→hub", schema: StreamSelectSchema, ack: UnsubscribeAckSchema },
+  "console.data": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: ConsoleDataEventSchema, ack: null },
+  "console.write": { namespace: DASHBOARD_NAMESPACE, direction: "dashboard→hub", schema: ConsoleWriteSchema, ack: ConsoleWriteAckSchema },
+  "video.subscribe": { namespace: DASHBOARD_NAMESPACE, direction: "dashboard→hub", schema: StreamSelectSchema, ack: VideoSubscribeAckSchema },
+  "video.unsubscribe": { namespace: DASHBOARD_NAMESPACE, direction: "dashboard→hub", schema: StreamSelectSchema, ack: UnsubscribeAckSchema },
+  /** Volatile: a chunk the browser's connection cannot take now is dropped, and that viewer skips to the next keyframe. */
+  "video.chunk": { namespace: DASHBOARD_NAMESPACE, direction: "hub→dashboard", schema: StreamChunkSchema, ack: null },
   frame: { namespace: AGENT_NAMESPACE, direction: "agent→hub", schema: FramePushSchema, ack: FramePushAckSchema },
 } as const;
 export type SocketEventName = keyof typeof SOCKET_EVENTS;

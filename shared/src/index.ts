@@ -11,6 +11,7 @@ export * from "./records.js";
 export * from "./requests.js";
 export * from "./events.js";
 export * from "./socket-types.js";
+export * from "./dashboard-streams.js";
 export * from "./auth.js";
 export * from "./json-schema.js";
 export * from "./time.js";

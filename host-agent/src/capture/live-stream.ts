@@ -43,6 +43,8 @@ export class LiveStream {
   private waitForKey = true;
   private droppedHere = 0;
   private sentCount = 0;
+  /** Wall-clock capture time of each frame in the encoder, by its timestamp; entries leave when their chunk comes out. */
+  private readonly capturedAt = new Map<number, number>();
 
   constructor(
     private readonly source: FrameSource,
@@ -83,6 +85,7 @@ export class LiveStream {
     this.subscription = null;
     this.encoder?.close();
     this.encoder = null;
+    this.capturedAt.clear();
     this.logger.info({ ...this.options.ids, ...this.stats }, "live stream stopped");
   }
 
@@ -97,11 +100,17 @@ export class LiveStream {
     const key = this.forceKey || this.framesSinceKey >= keyEvery;
     this.forceKey = false;
     this.framesSinceKey = key ? 0 : this.framesSinceKey + 1;
+    // Sources publish synchronously as a frame is taken, so now is its capture time. The encoder may drop a
+    // frame without output: the map is kept to a few entries so such strays cannot accumulate.
+    if (this.capturedAt.size >= 16) this.capturedAt.delete(this.capturedAt.keys().next().value as number);
+    this.capturedAt.set(frame.timestampUs, performance.timeOrigin + performance.now());
     encoder.encode(frame, key);
   }
 
   private onChunk(chunk: EncodedChunk): void {
     if (!this.subscription) return;
+    const capturedAtMs = this.capturedAt.get(chunk.timestampUs);
+    this.capturedAt.delete(chunk.timestampUs);
     if (chunk.type === "delta" && this.waitForKey) {
       this.droppedHere++;
       return;
@@ -117,6 +126,7 @@ export class LiveStream {
       codec: this.options.codec,
       type: chunk.type,
       timestamp_us: Math.max(0, chunk.timestampUs),
+      ...(capturedAtMs === undefined ? {} : { captured_at_ms: capturedAtMs }),
       data: chunk.data,
       width: this.source.width,
       height: this.source.height,

@@ -26,6 +26,8 @@ export interface DashboardNamespaceDeps {
   bus: HubBus;
   corsOrigins: readonly string[];
   logger: Logger;
+  /** Console and video streams and console typing (dashboard-streams.ts). */
+  streams: { attach(socket: Socket, principal: Principal, log: Logger): void };
 }
 
 /** A socket.io middleware error whose envelope reaches the client as `err.data` in `connect_error`. */
@@ -180,6 +182,7 @@ export class DashboardNamespace {
         ack?.({ ok: false, error: toLabrigError(err).toEnvelope() } satisfies SubscribeAck);
       }
     });
+    this.deps.streams.attach(socket, principal, log);
     socket.on("disconnect", (reason) => {
       if (expiry) clearTimeout(expiry);
       log.info({ reason }, "dashboard disconnected");

@@ -44,6 +44,7 @@ export class AgentReports {
         ack?.({ ok: false, error: makeEnvelope("unknown_resource", `Device '${deviceId}' has no resource '${resource}' in the last hello.`) });
         return;
       }
+      this.bus.emit("resource.state", update);
       ack?.({ ok: true });
     });
   }

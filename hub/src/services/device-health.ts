@@ -54,7 +54,7 @@ export class DeviceHealthService {
     // An operator vouching for the device starts its failure count afresh.
     if (health === "good") this.streaks.delete(`${host}/${device}`);
     this.logger.info({ host, device, from: previous, to: health, reason, by }, "device health changed");
-    this.bus.emit("device.health", { host, device, health, reason, at });
+    this.bus.emit("device.health", { host, device, health, reason, by, at });
     return { health, health_reason: reason, changed: previous !== health };
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { LabrigError, parseActionParams, type ActionName, type KeepaliveBodySchema, type LeaseBodySchema } from "@labrig/shared";
 import type { z } from "zod";
+import type { HubBus } from "../bus.js";
 import type { Logger } from "../logger.js";
 import type { LeaseCleanup, LeaseRecord, LeasesRepository } from "../repositories/leases.js";
 import { LEASE_TOKEN_PREFIX, type ActiveLease, type LeaseBook } from "./lease-book.js";
@@ -74,6 +75,7 @@ export class LeaseManager {
     private readonly book: LeaseBook,
     private readonly work: WorkFacade,
     private readonly ledger: ActionLedger,
+    private readonly bus: HubBus,
     private readonly logger: Logger,
   ) {}
 
@@ -132,6 +134,7 @@ export class LeaseManager {
           // Only once stored: a failed write must not leave the devices held by a lease nobody has the token of.
           this.book.add({ id, tokenHash: record.tokenHash, owner: record.owner, ttlS: record.ttlS, expiresAtMs: now + req.ttl_s * 1000, cleanup: cleanupStored, devices: record.devices });
           this.logger.info({ lease_id: id, owner: record.owner, devices: record.devices, expires_at: record.expiresAt }, "lease granted");
+          this.bus.emit("lease.granted", { id, owner: record.owner, devices: record.devices, expires_at: record.expiresAt, reason: null, at: record.createdAt });
           return { ...leaseView(record), token };
         },
       },
@@ -157,6 +160,7 @@ export class LeaseManager {
     active.expiresAtMs = expiresAtMs;
     active.ttlS = ttlS;
     this.logger.debug({ lease_id: id, expires_at: expiresAt }, "lease extended");
+    this.bus.emit("lease.extended", { id, owner: active.owner, devices: active.devices, expires_at: expiresAt, reason: null, at: new Date().toISOString() });
     return this.get(id);
   }
 
@@ -190,6 +194,7 @@ export class LeaseManager {
     const lease = this.book.remove(id);
     if (!stored || !lease) return;
     this.logger.info({ lease_id: id, owner: lease.owner, reason, devices: lease.devices }, "lease ended");
+    this.bus.emit("lease.ended", { id, owner: lease.owner, devices: lease.devices, expires_at: new Date(lease.expiresAtMs).toISOString(), reason, at: new Date().toISOString() });
     // The cleanup is queued first, at internal priority, so it reaches each device before any new holder's work.
     if (runCleanup && lease.cleanup) this.runCleanup(lease, lease.cleanup);
     this.work.releaseLease(id);

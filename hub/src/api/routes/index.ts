@@ -28,7 +28,9 @@ import { hostRoutes } from "./hosts.js";
 import { keyRoutes } from "./keys.js";
 import { leaseRoutes } from "./leases.js";
 import { opsRoutes } from "./metrics.js";
+import { webRoutes } from "../web.js";
 import { planRoutes } from "./plans.js";
+import { sessionRoutes } from "./session.js";
 import { systemRoutes } from "./system.js";
 
 /** What the routes use: repositories to read, and the units' facades to act. */
@@ -60,7 +62,9 @@ export interface RouteDeps {
 /** Every REST route the hub serves, each declared once; /docs documents exactly these. */
 export function apiRoutes(deps: RouteDeps): Route[] {
   const routes: Route[] = [
+    ...webRoutes(),
     ...systemRoutes(deps),
+    ...sessionRoutes(),
     ...opsRoutes({ metrics: deps.metrics, status: deps.status, ops: deps.config.ops }),
     ...keyRoutes(deps),
     ...hostAdminRoutes(deps),

@@ -136,6 +136,10 @@ export class ActionRuns implements ChannelPort {
         queuedAt: job.queuedAt,
       });
       this.jobs.set(id, job);
+      if (this.d.bus.has("action.queued")) {
+        const exact = admitted.exact;
+        this.d.bus.emit("action.queued", { id, action: admitted.action, status: "queued", host: exact?.host ?? null, device: exact?.device ?? null, resource: admitted.exactResource, requested_by: job.requestedBy, at: job.queuedAt });
+      }
       this.enqueue(job);
       this.d.pump(false);
     });
@@ -182,6 +186,8 @@ export class ActionRuns implements ChannelPort {
     job.running = { slot, resource, attempt: job.attempt, sentAtMs: Date.now(), deadline };
     this.d.ledger.dispatched(job.id, slot, resource);
     if (this.d.bus.has("action.dispatched")) this.d.bus.emit("action.dispatched", { action: a.action, waitedMs: performance.now() - job.submittedAtMs });
+    // Running from the hub's point of view from here on (the ledger says so too), started or not yet.
+    if (this.d.bus.has("action.running")) this.d.bus.emit("action.running", { id: job.id, action: a.action, status: "running", host: slot.host, device: slot.device, resource, requested_by: job.requestedBy, at: new Date().toISOString() });
     // Guarded: building the fields costs more than the disabled call itself, once per action.
     if (this.d.logger.isLevelEnabled("debug")) this.d.logger.debug({ action_id: job.id, attempt: job.attempt, host: slot.host, device: slot.device, action: a.action, resource, timeout_ms: timeoutMs }, "action sent");
   }
