@@ -150,11 +150,12 @@ async function concurrent(one, count, workers) {
 }
 
 /**
- * Latency, server CPU per request and throughput of `one` against a child that answers "cpu".
+ * Latency, server and agent CPU per request and throughput of `one` against children that answer "cpu".
  * @param {() => Promise<boolean>} one resolves false on a failed request
  * @param {ReturnType<typeof startChild>} server
+ * @param {ReturnType<typeof startChild>} agents
  */
-async function measure(one, server) {
+async function measure(one, server, agents) {
   let failures = 0;
   const counted = async () => {
     if (!(await one())) failures += 1;
@@ -163,10 +164,12 @@ async function measure(one, server) {
   await concurrent(counted, WARMUP, CONCURRENCY); // opens the pool's sockets
   const loadStart = load();
   const cpu0 = (await server.ask("cpu", { type: "cpu" })).micros;
+  const agentCpu0 = (await agents.ask("cpu", { type: "cpu" })).micros;
   const times = await sequential(counted, SEQUENTIAL);
   const cpuUs = ((await server.ask("cpu", { type: "cpu" })).micros - cpu0) / times.length;
+  const agentCpuUs = ((await agents.ask("cpu", { type: "cpu" })).micros - agentCpu0) / times.length;
   const throughput = await concurrent(counted, THROUGHPUT_COUNT, CONCURRENCY);
-  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), cpuUs, throughput, failures, load: `${loadStart} → ${load()}` };
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), cpuUs, agentCpuUs, throughput, failures, load: `${loadStart} → ${load()}` };
 }
 
 /** The floor with N agents. @param {number} n */
@@ -180,7 +183,7 @@ async function runFloor(n) {
     await agents.ask("up");
     await agents.ask("started", { type: "start", url, n });
     const body = JSON.stringify({ action: "gpio.read", resource: "io", params: {}, target: { selector: { labels: { bench: "dispatch" } } } });
-    return await measure(async () => (await call(`${url}/api/actions`, "POST", body)).status === 200, server);
+    return await measure(async () => (await call(`${url}/api/actions`, "POST", body)).status === 200, server, agents);
   } finally {
     await server.stop();
     await agents?.stop();
@@ -219,10 +222,11 @@ async function runLabrig(n, logLevel) {
       await new Promise((r) => setTimeout(r, 100));
     }
     const body = JSON.stringify({ action: "gpio.read", resource: "io", params: {}, target: { selector: { labels: { bench: "dispatch" } } } });
+    const running = /** @type {ReturnType<typeof startChild>} */ (agents);
     return await measure(async () => {
       const res = await call(`${url}/api/actions`, "POST", body);
       return res.status === 200 && res.json.status === "succeeded";
-    }, hub);
+    }, hub, running);
   } finally {
     // Hub first: once it is shutting down, the agents' disconnects are not logged as hosts going offline.
     await hub.stop();
@@ -248,7 +252,7 @@ const f = (/** @type {number} */ x, d = 2) => x.toFixed(d);
 const ratio = (/** @type {number} */ a, /** @type {number} */ b) => `${f(a / b, 2)}x`;
 log("");
 log("dispatch: POST /api/actions (selector) → agent → answer. Latency ms, sequential; throughput actions/s with 64 concurrent clients; server CPU µs per request.");
-log("   N | floor p50 | warn p50 | ×floor | info p50 | ×floor | floor p99 | warn p99 | floor act/s | warn act/s | of floor | info act/s | of floor | floor CPU µs | hub CPU µs (warn) | failed");
+log("   N | floor p50 | warn p50 | ×floor | info p50 | ×floor | floor p99 | warn p99 | floor act/s | warn act/s | of floor | info act/s | of floor | floor CPU µs | hub CPU µs | floor agents µs | agents µs | failed");
 for (const r of rows) {
   log(
     [
@@ -266,7 +270,9 @@ for (const r of rows) {
       f(r.info.throughput, 0).padStart(10),
       `${f((r.info.throughput / r.floor.throughput) * 100, 0)}%`.padStart(8),
       f(r.floor.cpuUs, 0).padStart(12),
-      f(r.warn.cpuUs, 0).padStart(17),
+      f(r.warn.cpuUs, 0).padStart(10),
+      f(r.floor.agentCpuUs, 0).padStart(15),
+      f(r.warn.agentCpuUs, 0).padStart(9),
       String(r.floor.failures + r.warn.failures + r.info.failures).padStart(6),
     ].join(" | "),
   );

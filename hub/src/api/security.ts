@@ -7,9 +7,27 @@ import helmet from "helmet";
 const ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Request-Id"];
 const EXPOSED_HEADERS = ["X-Request-Id", "Retry-After", "WWW-Authenticate"];
 
-/** helmet's defaults: CSP `default-src 'self'` suits the self-contained /docs page (inline styles only, no scripts). */
+/**
+ * helmet's default headers (CSP `default-src 'self'` suits the self-contained /docs page: inline
+ * styles only, no scripts). They do not depend on the request, so helmet runs once here and each
+ * response just gets the headers it set: one middleware on the hot path instead of helmet's dozen.
+ */
 export function securityHeaders(): RequestHandler {
-  return helmet();
+  const headers: [string, string][] = [];
+  const recorder = {
+    setHeader: (name: string, value: unknown) => void headers.push([name, String(value)]),
+    removeHeader: () => undefined,
+    getHeader: () => undefined,
+  };
+  let failure: unknown = null;
+  helmet()({ headers: {} } as unknown as Request, recorder as unknown as Response, (err?: unknown) => {
+    if (err) failure = err;
+  });
+  if (failure !== null) throw failure instanceof Error ? failure : new Error(String(failure));
+  return (_req: Request, res: Response, next: NextFunction): void => {
+    for (const [name, value] of headers) res.setHeader(name, value);
+    next();
+  };
 }
 
 /** True when `origin` is the origin the request was sent to (what browsers do not need CORS for). */

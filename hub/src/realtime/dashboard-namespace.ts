@@ -102,7 +102,10 @@ export class DashboardNamespace {
   publish<E extends DashboardTopic>(event: E, payload: DashboardEventMap[E]): void {
     // Partial model text is chatty: it goes only to the sockets watching that plan.
     const target = event === "plan.partial" ? planRoom((payload as DashboardEventMap["plan.partial"]).id) : room(event);
-    this.nsp?.to(target).emit(event, payload);
+    const nsp = this.nsp;
+    // A broadcast encodes its packet before it looks for recipients: with nobody in the room, skip it (every action ends in one).
+    if (!nsp || (nsp.adapter.rooms.get(target)?.size ?? 0) === 0) return;
+    nsp.to(target).emit(event, payload);
   }
 
   /** Disconnects every dashboard that authenticated as this principal (its API key was revoked). */

@@ -117,6 +117,10 @@ export class ActionsRepository {
       insert: db.prepare(`
         INSERT INTO actions (id, host_id, device_id, action, resource, params_json, status, requested_by, queued_at, target_json, priority, lease_id)
         VALUES (@id, @host_id, @device_id, @action, @resource, @params_json, 'queued', @requested_by, @queued_at, @target_json, @priority, @lease_id)`),
+      // An action given a device in the same turn it was submitted: one row written once, already running.
+      insertDispatched: db.prepare(`
+        INSERT INTO actions (id, host_id, device_id, action, resource, params_json, status, requested_by, queued_at, target_json, priority, lease_id, attempts, dispatched_at)
+        VALUES (@id, @host_id, @device_id, @action, @resource, @params_json, 'running', @requested_by, @queued_at, @target_json, @priority, @lease_id, 1, @dispatched_at)`),
       get: db.prepare("SELECT * FROM actions WHERE id = ?"),
       dispatch: db.prepare(`
         UPDATE actions SET host_id = @host_id, device_id = @device_id, resource = @resource, status = 'running',
@@ -146,6 +150,24 @@ export class ActionsRepository {
         RETURNING *`),
       seqOf: db.prepare("SELECT seq FROM actions WHERE id = ?").pluck(),
     };
+  }
+
+  /** Inserts an action that is already on its way to a device (its first dispatch). */
+  insertDispatched(a: NewAction & { host: string; device: string }, dispatchedAt: string): void {
+    this.stmts.insertDispatched.run({
+      id: a.id,
+      host_id: a.host,
+      device_id: a.device,
+      action: a.action,
+      resource: a.resource,
+      params_json: JSON.stringify(a.params),
+      requested_by: a.requestedBy,
+      queued_at: a.queuedAt,
+      target_json: JSON.stringify(a.target),
+      priority: a.priority,
+      lease_id: a.leaseId,
+      dispatched_at: dispatchedAt,
+    });
   }
 
   insert(a: NewAction): void {

@@ -35,13 +35,16 @@ async function stopAll() {
   await Promise.all(agents.splice(0).map((a) => a.stop()));
 }
 
-/** @typedef {{type: "start", url: string, tokens: string[], dir: string, devices: number} | {type: "stop"}} Command */
+/** @typedef {{type: "start", url: string, tokens: string[], dir: string, devices: number} | {type: "cpu"} | {type: "stop"}} Command */
 
 process.on("message", async (/** @type {Command} */ msg) => {
   try {
     if (msg.type === "start") {
       await startAgents(msg);
       send({ type: "started" });
+    } else if (msg.type === "cpu") {
+      const c = process.cpuUsage();
+      send({ type: "cpu", micros: c.user + c.system });
     } else if (msg.type === "stop") {
       await stopAll();
       send({ type: "stopped" });

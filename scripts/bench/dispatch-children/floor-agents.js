@@ -15,6 +15,9 @@ process.on("message", async (/** @type {{type: string, url?: string, n?: number}
       await new Promise((resolve) => socket.once("connect", () => resolve(undefined)));
     }
     send({ type: "started" });
+  } else if (msg.type === "cpu") {
+    const c = process.cpuUsage();
+    send({ type: "cpu", micros: c.user + c.system });
   } else if (msg.type === "stop") {
     for (const s of sockets.splice(0)) s.disconnect();
     send({ type: "stopped" });

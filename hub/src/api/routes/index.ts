@@ -61,7 +61,9 @@ export interface RouteDeps {
 
 /** Every REST route the hub serves, each declared once; /docs documents exactly these. */
 export function apiRoutes(deps: RouteDeps): Route[] {
+  // Express tries routes in this order: the actions, the hot path, come first.
   const routes: Route[] = [
+    ...actionRoutes(deps),
     ...webRoutes(),
     ...systemRoutes(deps),
     ...sessionRoutes(),
@@ -70,7 +72,6 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     ...hostAdminRoutes(deps),
     ...hostRoutes(deps),
     ...artifactRoutes(deps),
-    ...actionRoutes(deps),
     ...leaseRoutes(deps),
     ...campaignRoutes(deps),
     ...planRoutes({ planner: deps.planner, plans: deps.plans, dataDir: deps.config.dataDir }),

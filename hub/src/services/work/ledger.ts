@@ -17,37 +17,77 @@ export class ActionLedger {
     private readonly events: HostEventsRepository,
   ) {}
 
-  /** Runs `fn` with the writes it makes committed together (see ActionsRepository.groupCommit). */
+  /** Actions queued inside the current commit() and not written yet: a dispatch in the same commit writes them once, as running. */
+  private staged: Map<string, NewAction> | null = null;
+
+  /**
+   * Runs `fn` with the writes it makes committed together (see ActionsRepository.groupCommit). An
+   * action queued inside it is written at the end (or, when it is dispatched inside it too, once, as
+   * running), so a submission that finds a free device costs one row write and one commit.
+   */
   commit<T>(fn: () => T): T {
-    return this.actions.groupCommit(fn);
+    if (this.staged) return fn();
+    const staged = new Map<string, NewAction>();
+    this.staged = staged;
+    try {
+      return this.actions.groupCommit(() => {
+        try {
+          return fn();
+        } finally {
+          this.staged = null;
+          for (const action of staged.values()) this.actions.insert(action);
+        }
+      });
+    } finally {
+      this.staged = null;
+    }
   }
 
   // ---- actions ----------------------------------------------------------------------------
 
   queued(action: NewAction): void {
-    this.actions.insert(action);
+    if (this.staged) this.staged.set(action.id, action);
+    else this.actions.insert(action);
   }
 
   dispatched(id: string, slot: DeviceSlot, resource: string | null): void {
+    const staged = this.staged?.get(id);
+    if (staged) {
+      this.staged?.delete(id);
+      this.actions.insertDispatched({ ...staged, host: slot.host, device: slot.device, resource }, nowIso());
+      return;
+    }
     this.actions.markDispatched(id, slot.host, slot.device, resource, nowIso());
   }
 
+  /** Writes a staged action now, before something else is written about it. */
+  private materialize(id: string): void {
+    const staged = this.staged?.get(id);
+    if (!staged) return;
+    this.staged?.delete(id);
+    this.actions.insert(staged);
+  }
+
   started(id: string, at: string): void {
+    this.materialize(id);
     this.actions.markStarted(id, at);
   }
 
   /** Back in the queue: its host went away before it started. An exact target keeps its device. */
   requeued(id: string, exact: { host: string; device: string } | null): void {
+    this.materialize(id);
     this.actions.markRequeued(id, exact?.host ?? null, exact?.device ?? null);
   }
 
   /** Stores the outcome; false when the action had already ended. */
   finished(id: string, outcome: ActionOutcome): boolean {
+    this.materialize(id);
     return this.actions.finish(id, outcome);
   }
 
   /** Ends an action that never reached a device (queue timeout, cancel, shutdown, refusal); returns the outcome stored, or null when it had already ended. */
   endedUnsent(id: string, code: ErrorCode, message: string, retryAfter?: number): ActionOutcome | null {
+    this.materialize(id);
     const outcome: ActionOutcome = {
       status: code === "canceled" ? "canceled" : "failed",
       result: null,
@@ -70,6 +110,7 @@ export class ActionLedger {
   }
 
   action(id: string): StoredAction | undefined {
+    this.materialize(id);
     return this.actions.get(id);
   }
 

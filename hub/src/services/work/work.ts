@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { uuidv7 } from "../../ids.js";
 import { LabrigError, makeEnvelope, sleep, toLabrigError } from "@labrig/shared";
 import type { HubBus } from "../../bus.js";
 import type { Logger } from "../../logger.js";
@@ -181,7 +181,7 @@ export class WorkService implements WorkFacade {
     const admitted = admitAction(this.admission, sub);
     this.checkQueueRoom();
     if (options.signal?.aborted) throw toLabrigError(options.signal.reason);
-    return this.runs.submit(randomUUID(), admitted, sub, sub.internal ? INTERNAL_PRIORITY : (sub.priority ?? 0), options.signal);
+    return this.runs.submit(uuidv7(), admitted, sub, sub.internal ? INTERNAL_PRIORITY : (sub.priority ?? 0), options.signal);
   }
 
   cancel(id: string, by: string | null): { ended: Promise<void> } {
