@@ -115,6 +115,9 @@ export class HubLink implements ConsoleSink, ResultTransport {
     const o = this.options;
     const socket = io(`${o.url}${AGENT_NAMESPACE}`, {
       auth: { host: o.host, token: o.token },
+      // Straight to a WebSocket: no long-polling handshake and upgrade, so a fleet reconnecting after a
+      // hub restart costs the hub one HTTP upgrade per agent instead of several requests.
+      transports: ["websocket"],
       reconnection: true,
       reconnectionDelay: o.reconnectDelayMs ?? 500,
       reconnectionDelayMax: o.reconnectDelayMaxMs ?? 10_000,

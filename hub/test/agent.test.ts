@@ -186,6 +186,22 @@ describe("/agent hello and presence", () => {
     await waitFor(async () => ((await getJson(`${hub.url}/api/hosts/sim-1`)).body.state === "online" ? true : null), 2000);
   });
 
+  it("heartbeats reach last_seen within one sweep, and a clean stop writes the last ones", async () => {
+    const { hub, agent } = await hubWithAgent({ LABRIG_HEARTBEAT_MS: "4000" }); // sweeps every 1000 ms
+    const lastSeen = () => (queryDb(hub.dataDir, "SELECT last_seen FROM hosts WHERE id = 'sim-1'")[0] as { last_seen: string }).last_seen;
+    const afterHello = lastSeen();
+    await new Promise((r) => setTimeout(r, 20));
+    agent.emit("heartbeat", { host: "sim-1", seq: 1, sent_at: new Date().toISOString() });
+    await waitFor(() => (lastSeen() > afterHello ? true : null), 1500, 5);
+
+    const beforeStop = lastSeen();
+    await new Promise((r) => setTimeout(r, 20));
+    agent.emit("heartbeat", { host: "sim-1", seq: 2, sent_at: new Date().toISOString() });
+    await new Promise((r) => setTimeout(r, 30)); // the beat has arrived; a sweep has just run, the next is ~950 ms away
+    await hub.hub.stop();
+    expect(lastSeen() > beforeStop).toBe(true);
+  });
+
   it("a newer connection for the same host replaces the older one without marking it offline", async () => {
     const { hub, token, agent: first } = await hubWithAgent();
     const firstGone = new Promise<void>((r) => first.once("disconnect", () => r()));

@@ -1,6 +1,6 @@
 import { findSocat, type Agent } from "@labrig/host-agent";
 import { getJson, waitFor, type JsonResponse, type RunningHub } from "./helpers.js";
-import { startLocalAgent } from "./local-agents.js";
+import { simulatedBoard, startLocalAgent } from "./local-agents.js";
 
 // Real agents (createAgent) in this process, each with one device: a simulated board on a socat
 // PTY (`sim`), or a device with only an in-memory GPIO line (`gpio`) for tests that need no console.
@@ -12,19 +12,7 @@ export function requireSocat(): void {
 }
 
 export async function startAgent(hub: RunningHub, host: string, kind: "sim" | "gpio", labels: Record<string, string> = { board: "sim" }): Promise<Agent> {
-  const device =
-    kind === "sim"
-      ? {
-          id: "dut1",
-          labels,
-          simulated: true,
-          resources: [
-            { name: "console", kind: "serial", path: "./dut1-console", baud_rate: 115200 },
-            { name: "power", kind: "power", line: 17, cycle_off_ms: 50 },
-            { name: "reset", kind: "gpio", line: 27, direction: "out", active_low: true },
-          ],
-        }
-      : { id: "dut1", labels, resources: [{ name: "relay", kind: "gpio", line: 5, direction: "out" }] };
+  const device = kind === "sim" ? simulatedBoard(labels) : { id: "dut1", labels, resources: [{ name: "relay", kind: "gpio", line: 5, direction: "out" }] };
   return startLocalAgent(hub, host, [device], { agent: { sim: { bootMs: 150 } } });
 }
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireSocat } from "./campaign-helpers.js";
 import { FakeGemini } from "./fake-gemini.js";
 import { cleanupTempDirs, getJson, startHub, stopAll, waitFor, type JsonResponse, type RunningHub } from "./helpers.js";
-import { startLocalAgent, stopLocalAgents } from "./local-agents.js";
+import { simulatedBoard, startLocalAgent, stopLocalAgents } from "./local-agents.js";
 
 /*
  * The REST contract, judged by outside validators: the published OpenAPI document is checked with an
@@ -53,19 +53,7 @@ beforeAll(async () => {
   await startLocalAgent(
     hub,
     "sim-1",
-    [
-      {
-        id: "dut1",
-        labels: { board: "sim" },
-        simulated: true,
-        resources: [
-          { name: "console", kind: "serial", path: "./dut1-console", baud_rate: 115200 },
-          { name: "power", kind: "power", line: 17, cycle_off_ms: 50 },
-          { name: "reset", kind: "gpio", line: 27, direction: "out", active_low: true },
-          { name: "screen", kind: "video", source: "test-pattern", width: 160, height: 120, fps: 10 },
-        ],
-      },
-    ],
+    [simulatedBoard({ board: "sim" }, { screen: true })],
     { agent: { sim: { bootMs: 100 } } },
   );
   doc = (await getJson(`${hub.url}/docs/openapi.json`, { auth: null })).body;

@@ -3,7 +3,7 @@ import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireSocat } from "./campaign-helpers.js";
 import { addHost, cleanupTempDirs, connect, connectedAgent, dashboardSocket, getJson, postJson, queryDb, sayHello, startHub, stopAll, waitFor, type RunningHub } from "./helpers.js";
-import { startLocalAgent, stopLocalAgents } from "./local-agents.js";
+import { simulatedBoard, startLocalAgent, stopLocalAgents } from "./local-agents.js";
 
 // The dashboard's streams over real sockets: a hub (createHub) and an in-process agent with the
 // simulated board (console on a socat PTY) and a test-pattern screen streamed as VP8.
@@ -29,18 +29,7 @@ beforeAll(async () => {
   await startLocalAgent(
     hub,
     "sim-1",
-    [
-      {
-        id: "dut1",
-        simulated: true,
-        resources: [
-          { name: "console", kind: "serial", path: "./dut1-console", baud_rate: 115200 },
-          { name: "power", kind: "power", line: 17, cycle_off_ms: 50 },
-          { name: "reset", kind: "gpio", line: 27, direction: "out", active_low: true },
-          { name: "screen", kind: "video", source: "test-pattern", width: 160, height: 120, fps: 10 },
-        ],
-      },
-    ],
+    [simulatedBoard({}, { screen: true })],
     { agent: { sim: { bootMs: 150 } } },
   );
   for (const role of ["viewer", "operator"] as const) keys[role] = (await postJson(`${hub.url}/api/keys`, { name: `${role}-1`, role })).body.key as string;

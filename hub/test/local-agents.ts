@@ -6,6 +6,24 @@ import { addHost, getJson, makeTempDir, waitFor, type RunningHub } from "./helpe
 
 const agents: Agent[] = [];
 
+/**
+ * The simulated board (`dut1`) most hub tests drive: a serial console on a socat PTY, a power
+ * relay, a reset line and, with `screen`, a test-pattern video source.
+ */
+export function simulatedBoard(labels: Record<string, string> = { board: "sim" }, { screen = false } = {}): Record<string, unknown> {
+  return {
+    id: "dut1",
+    labels,
+    simulated: true,
+    resources: [
+      { name: "console", kind: "serial", path: "./dut1-console", baud_rate: 115200 },
+      { name: "power", kind: "power", line: 17, cycle_off_ms: 50 },
+      { name: "reset", kind: "gpio", line: 27, direction: "out", active_low: true },
+      ...(screen ? [{ name: "screen", kind: "video", source: "test-pattern", width: 160, height: 120, fps: 10 }] : []),
+    ],
+  };
+}
+
 /** Enrols `host`, starts an agent with `devices` (memory GPIO) against the hub and waits until the hub lists it online. */
 export async function startLocalAgent(
   hub: RunningHub,

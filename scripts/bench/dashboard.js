@@ -13,11 +13,12 @@
 // Figures and targets are printed, not asserted. Every phase is bounded in time and count.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { chromium } from "playwright-core";
 import { io } from "socket.io-client";
+import { loadAverage, quantile } from "../lib/bench.js";
 import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, freePort, startNode, waitFor, waitForHostState, waitForHub } from "../lib/launch.js";
 
 const ADMIN_KEY = "lrk_bench-admin-key-for-the-dashboard-0123456789";
@@ -34,12 +35,6 @@ const CONSOLE_WRITES_PER_LEVEL = 20;
 const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`);
 const f = (/** @type {number} */ x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
-
-/** @param {number[]} xs @param {number} q */
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-}
 
 /** CPU seconds (user + system) a process has used, from /proc. @param {number} pid */
 function cpuSeconds(pid) {
@@ -115,7 +110,7 @@ try {
   await page.waitForSelector("[data-testid=who]");
 
   // ---- 1. video glass to glass ---------------------------------------------------------------
-  log(`load average at start: ${loadavg().map((x) => x.toFixed(2)).join(" ")} (2 cores; other work on this machine shows up here)`);
+  log(`load average at start: ${loadAverage()} (2 cores; other work on this machine shows up here)`);
   log("\nvideo: agent capture → painted in chromium (15 fps test pattern)");
   log("size      | path              | frames | fps  | p50 ms | p95 ms");
   /** @type {Record<string, number>} */

@@ -1,8 +1,8 @@
 // @ts-check
 // Dispatch benchmark: labrig against the floor of its own stack, measured side by side in one run.
-// The floor (dispatch-children/floor.js + floor-agents.js) is plain node:http plus one socket.io
+// The floor (children/floor.js + floor-agents.js) is plain node:http plus one socket.io
 // emit-with-ack to an agent that answers at once: no validation, no database, no auth, no logging.
-// labrig is the hub alone in one process (dispatch-children/hub.js, createHub with the env config
+// labrig is the hub alone in one process (children/hub.js, createHub with the env config
 // `labrig-hub serve` reads) with N real agents (createAgent, memory GPIO) in another, once with
 // LOG_LEVEL=warn and once logging as `npm start` does (info, JSON lines to a file). The HTTP load
 // runs here over keep-alive connections: sequential requests for latency, 64 concurrent clients for
@@ -11,15 +11,12 @@
 // Targets, as ratios to the floor (printed, not asserted): p50 ≤ 1.5×, throughput ≥ 2/3, at every N.
 // Everything on 127.0.0.1; bounded in count and time; every child is stopped at the end.
 // BENCH_SIZES=1,10 picks N; BENCH_HUB_CPU_PROF=<dir> runs the hub with --cpu-prof into <dir>.
-import { fork } from "node:child_process";
-import { createWriteStream, mkdtempSync, rmSync } from "node:fs";
-import { Agent, request } from "node:http";
-import { loadavg, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
+import { jsonClient, loadAverage as load, log, quantile, startChild } from "../lib/bench.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
 const SIZES = (process.env.BENCH_SIZES ?? "1,10,100,1000").split(",").map(Number);
 const WARMUP = 300;
 const SEQUENTIAL = 2000;
@@ -27,99 +24,10 @@ const CONCURRENCY = 64;
 const THROUGHPUT_COUNT = 6000;
 /** Per-phase time cap, so a slow machine still finishes. */
 const PHASE_CAP_MS = 30_000;
-/** Cap on any one IPC exchange with a child (start, agents online, stop). */
-const CHILD_CAP_MS = 180_000;
 const ADMIN_KEY = "lrk_bench-admin-key-0123456789abcdef";
 const CLIENT_DEVICES = 64;
 
-const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`);
-const load = () => loadavg().map((x) => x.toFixed(2)).join(" ");
-
-/** @param {number[]} xs @param {number} q */
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-}
-
-/**
- * A forked child and a way to wait for its next message of a type (bounded).
- * @param {string} script @param {string[]} execArgv @param {NodeJS.ProcessEnv} env
- */
-function startChild(script, execArgv, env, stdoutFile = /** @type {string | null} */ (null)) {
-  const child = fork(join(here, "dispatch-children", script), [], { execArgv, env, stdio: ["ignore", stdoutFile === null ? "inherit" : "pipe", "inherit", "ipc"] });
-  if (stdoutFile !== null) child.stdout?.pipe(createWriteStream(stdoutFile));
-  /** @type {{type: string, resolve: (m: any) => void}[]} */
-  const waiters = [];
-  child.on("message", (/** @type {{type: string, message?: string}} */ msg) => {
-    if (msg.type === "error") {
-      for (const w of waiters.splice(0)) w.resolve(msg);
-      return;
-    }
-    const i = waiters.findIndex((w) => w.type === msg.type);
-    if (i >= 0) waiters.splice(i, 1)[0]?.resolve(msg);
-  });
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  return {
-    child,
-    exited,
-    /**
-     * Resolves with the child's next message of this type; rejects on timeout, child error or exit.
-     * @param {string} type @param {unknown} [command]
-     * @returns {Promise<any>} the message (its shape depends on the type; see the child scripts)
-     */
-    async ask(type, command) {
-      /** @type {NodeJS.Timeout | undefined} */
-      let timer;
-      const reply = new Promise((resolve) => waiters.push({ type, resolve }));
-      if (command !== undefined) child.send(/** @type {import("node:child_process").Serializable} */ (command));
-      try {
-        const msg = await Promise.race([
-          reply,
-          exited.then((code) => ({ type: "error", message: `${script} exited (${code}) while waiting for '${type}'` })),
-          new Promise((resolve) => (timer = setTimeout(() => resolve({ type: "error", message: `${script}: no '${type}' within ${CHILD_CAP_MS} ms` }), CHILD_CAP_MS))),
-        ]);
-        if (/** @type {{type: string}} */ (msg).type === "error") throw new Error(/** @type {{message: string}} */ (msg).message);
-        return msg;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    /** Asks for a clean stop; kills (by this child's pid) only if it does not exit in time. */
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      if (child.connected) child.send({ type: "stop" });
-      const done = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 10_000).unref())]);
-      if (!done) child.kill("SIGKILL");
-    },
-  };
-}
-
-/** Keep-alive HTTP/1.1 client: global fetch opens a fresh connection per request, which is the bottleneck. */
-const httpAgent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY + 4 });
-
-/**
- * @param {string} url @param {"GET" | "POST"} method @param {string | null} body
- * @returns {Promise<{status: number, json: any}>} json is whatever the server answered
- */
-function call(url, method, body) {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, agent: httpAgent, headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body === null ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }) } }, (res) => {
-      /** @type {Buffer[]} */
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString("utf8")) });
-        } catch (err) {
-          reject(err);
-        }
-      });
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end(body ?? undefined);
-  });
-}
+const { call, close: closeClient } = jsonClient(ADMIN_KEY, CONCURRENCY + 4);
 
 /** @param {() => Promise<void>} one @param {number} count */
 async function sequential(one, count) {
@@ -174,12 +82,12 @@ async function measure(one, server, agents) {
 
 /** The floor with N agents. @param {number} n */
 async function runFloor(n) {
-  const server = startChild("floor.js", [], { ...process.env });
+  const server = startChild("floor.js");
   /** @type {ReturnType<typeof startChild> | null} */
   let agents = null;
   try {
     const { url } = await server.ask("ready");
-    agents = startChild("floor-agents.js", [], { ...process.env });
+    agents = startChild("floor-agents.js");
     await agents.ask("up");
     await agents.ask("started", { type: "start", url, n });
     const body = JSON.stringify({ action: "gpio.read", resource: "io", params: {}, target: { selector: { labels: { bench: "dispatch" } } } });
@@ -199,21 +107,21 @@ async function runLabrig(n, logLevel) {
   const prof = process.env.BENCH_HUB_CPU_PROF;
   const hubArgs = ["--expose-gc", ...(prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`, `--cpu-prof-name=hub-N${n}-${logLevel}.cpuprofile`] : [])];
   const hubEnv = { ...process.env, PORT: "0", LABRIG_BIND: "127.0.0.1", LABRIG_DATA_DIR: join(dir, "hub"), LOG_LEVEL: logLevel, LABRIG_ADMIN_KEY: ADMIN_KEY, LABRIG_QUEUE_TIMEOUT_MS: "60000", ...(logLevel === "info" ? { BENCH_HUB_LOG: "stdout" } : {}) };
-  const hub = startChild("hub.js", hubArgs, hubEnv, logLevel === "info" ? join(dir, "hub.log") : null);
+  const hub = startChild("hub.js", { execArgv: hubArgs, env: hubEnv, stdoutFile: logLevel === "info" ? join(dir, "hub.log") : null });
   /** @type {ReturnType<typeof startChild> | null} */
   let agents = null;
   try {
     const { url } = await hub.ask("ready");
-    /** @type {string[]} */
-    const tokens = [];
+    /** @type {{name: string, token: string}[]} */
+    const hosts = [];
     for (let i = 0; i < n; i++) {
       const res = await call(`${url}/api/hosts`, "POST", JSON.stringify({ name: `bench-${i}` }));
       if (res.status !== 201) throw new Error(`enrolling bench-${i} failed: ${res.status} ${JSON.stringify(res.json)}`);
-      tokens.push(res.json.token);
+      hosts.push({ name: `bench-${i}`, token: res.json.token });
     }
-    agents = startChild("agents.js", [], { ...process.env });
+    agents = startChild("agents.js");
     await agents.ask("up");
-    await agents.ask("started", { type: "start", url, tokens, dir: join(dir, "agents"), devices: Math.max(1, Math.ceil(CLIENT_DEVICES / n)) });
+    await agents.ask("started", { type: "start", url, hosts, dir: join(dir, "agents"), devices: Math.max(1, Math.ceil(CLIENT_DEVICES / n)) });
     const deadline = Date.now() + 120_000;
     for (;;) {
       const res = await call(`${url}/api/hosts`, "GET", null);
@@ -246,7 +154,7 @@ for (const n of SIZES) {
   const info = await runLabrig(n, "info");
   rows.push({ n, floor, warn, info });
 }
-httpAgent.destroy();
+closeClient();
 
 const f = (/** @type {number} */ x, d = 2) => x.toFixed(d);
 const ratio = (/** @type {number} */ a, /** @type {number} */ b) => `${f(a / b, 2)}x`;

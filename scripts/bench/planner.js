@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createAgent, createLogger as agentLogger, parseConfig } from "../../host-agent/dist/index.js";
 import { createHub, createLogger, loadConfig, runCli, scaleJpeg } from "../../hub/dist/index.js";
+import { quantile } from "../lib/bench.js";
 
 const PLANS = 100;
 const SNAPSHOTS = 100;
@@ -20,12 +21,6 @@ const SIZES = [
 ];
 /** @param {string} msg */
 const progress = (msg) => process.stdout.write(`  … ${msg}\n`);
-
-/** @param {number[]} xs @param {number} q */
-function quantile(xs, q) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-}
 
 /** A Gemini stand-in that answers every generateContent at once with a one-action plan. */
 async function instantModel() {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { SerialPort } from "serialport";
 import { ConsoleStream, Device, MemoryLineFactory, SerialConsole, createLogger, findSocat, parseConfig } from "../../host-agent/dist/index.js";
+import { quantile } from "../lib/bench.js";
 
 const THROUGHPUT_BYTES = 8 * 1024 * 1024;
 const THROUGHPUT_MAX_MS = 20_000;
@@ -21,12 +22,6 @@ const logger = createLogger("silent");
 const progress = (msg) => process.stdout.write(`  … ${msg}\n`);
 /** @param {number} ms */
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** @param {number[]} xs @param {number} p */
-function pct(xs, p) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
 
 /** @param {string} dir */
 async function ptyPair(dir) {
@@ -182,14 +177,14 @@ if (findSocat() === null) {
   /** @type {Array<[string, string, string]>} */
   const rows = [
     ["console throughput (PTY → SerialConsole → ConsoleStream)", `${s.mibPerS.toFixed(2)} MiB/s`, `${s.received} chars in ${s.chunks} chunks, log file dropped ${s.logDropped} B`],
-    ["expect latency after matching bytes arrive, p50", ms(pct(s.afterArrival, 50)), `${s.afterArrival.length} rounds`],
-    ["expect latency after matching bytes arrive, p99", ms(pct(s.afterArrival, 99)), ""],
-    ["expect end to end (peer write → match), p50", ms(pct(s.endToEnd, 50)), ""],
-    ["expect end to end (peer write → match), p99", ms(pct(s.endToEnd, 99)), ""],
-    [`gpio.pulse ${PULSE_MS} ms width error on the wire, p50`, ms(pct(g.wireError, 50)), `${g.wireError.length} pulses, MemoryLine`],
-    [`gpio.pulse ${PULSE_MS} ms width error on the wire, p99`, ms(pct(g.wireError, 99)), ""],
-    [`gpio.pulse ${PULSE_MS} ms reported width error, p50`, ms(pct(g.reportedError, 50)), ""],
-    [`gpio.pulse ${PULSE_MS} ms reported width error, p99`, ms(pct(g.reportedError, 99)), ""],
+    ["expect latency after matching bytes arrive, p50", ms(quantile(s.afterArrival, 0.5)), `${s.afterArrival.length} rounds`],
+    ["expect latency after matching bytes arrive, p99", ms(quantile(s.afterArrival, 0.99)), ""],
+    ["expect end to end (peer write → match), p50", ms(quantile(s.endToEnd, 0.5)), ""],
+    ["expect end to end (peer write → match), p99", ms(quantile(s.endToEnd, 0.99)), ""],
+    [`gpio.pulse ${PULSE_MS} ms width error on the wire, p50`, ms(quantile(g.wireError, 0.5)), `${g.wireError.length} pulses, MemoryLine`],
+    [`gpio.pulse ${PULSE_MS} ms width error on the wire, p99`, ms(quantile(g.wireError, 0.99)), ""],
+    [`gpio.pulse ${PULSE_MS} ms reported width error, p50`, ms(quantile(g.reportedError, 0.5)), ""],
+    [`gpio.pulse ${PULSE_MS} ms reported width error, p99`, ms(quantile(g.reportedError, 0.99)), ""],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   const v = Math.max(...rows.map((r) => r[1].length));

@@ -302,4 +302,10 @@ export const MIGRATIONS: readonly Migration[] = [
     // and replaced that failure with the real outcome.
     sql: `ALTER TABLE actions ADD COLUMN reconciled_at TEXT;`,
   },
+  {
+    version: 7,
+    name: "hosts: index on state",
+    // The presence sweep (every second) and every status or metrics read count or list the online hosts.
+    sql: `CREATE INDEX hosts_state ON hosts (state);`,
+  },
 ];

@@ -105,6 +105,23 @@ export interface ActionQuery {
  */
 const STARTED_WRITE_DELAY_MS = 200;
 
+/** The named parameters of a new action's row. */
+function newRow(a: NewAction) {
+  return {
+    id: a.id,
+    host_id: a.host,
+    device_id: a.device,
+    action: a.action,
+    resource: a.resource,
+    params_json: JSON.stringify(a.params),
+    requested_by: a.requestedBy,
+    queued_at: a.queuedAt,
+    target_json: JSON.stringify(a.target),
+    priority: a.priority,
+    lease_id: a.leaseId,
+  };
+}
+
 /** SQL for the `actions` table: the record of every action the hub was asked to run. */
 export class ActionsRepository {
   private readonly stmts;
@@ -154,36 +171,11 @@ export class ActionsRepository {
 
   /** Inserts an action that is already on its way to a device (its first dispatch). */
   insertDispatched(a: NewAction & { host: string; device: string }, dispatchedAt: string): void {
-    this.stmts.insertDispatched.run({
-      id: a.id,
-      host_id: a.host,
-      device_id: a.device,
-      action: a.action,
-      resource: a.resource,
-      params_json: JSON.stringify(a.params),
-      requested_by: a.requestedBy,
-      queued_at: a.queuedAt,
-      target_json: JSON.stringify(a.target),
-      priority: a.priority,
-      lease_id: a.leaseId,
-      dispatched_at: dispatchedAt,
-    });
+    this.stmts.insertDispatched.run({ ...newRow(a), dispatched_at: dispatchedAt });
   }
 
   insert(a: NewAction): void {
-    this.stmts.insert.run({
-      id: a.id,
-      host_id: a.host,
-      device_id: a.device,
-      action: a.action,
-      resource: a.resource,
-      params_json: JSON.stringify(a.params),
-      requested_by: a.requestedBy,
-      queued_at: a.queuedAt,
-      target_json: JSON.stringify(a.target),
-      priority: a.priority,
-      lease_id: a.leaseId,
-    });
+    this.stmts.insert.run(newRow(a));
   }
 
   /**

@@ -68,6 +68,7 @@ export class DevicesRepository {
       deleteOne: db.prepare("DELETE FROM devices WHERE host_id = ? AND id = ?"),
       setState: db.prepare("UPDATE devices SET state_json = ?, updated_at = ? WHERE host_id = ? AND id = ?"),
       count: db.prepare("SELECT COUNT(*) FROM devices").pluck(),
+      countByHealth: db.prepare("SELECT health, COUNT(*) AS n FROM devices GROUP BY health"),
       setHealth: db.prepare("UPDATE devices SET health = ?, health_reason = ?, health_changed_at = ? WHERE host_id = ? AND id = ?"),
     };
     this.replaceTx = db.transaction((hostId: string, devices: readonly DeviceDescription[], at: string): string[] => {
@@ -117,6 +118,13 @@ export class DevicesRepository {
 
   count(): number {
     return this.stmts.count.get() as number;
+  }
+
+  /** Devices per health (only the healths some device has), counted by SQLite: a scrape of a large fleet reads no rows. */
+  countByHealth(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const row of this.stmts.countByHealth.all() as { health: string; n: number }[]) out[row.health] = row.n;
+    return out;
   }
 
   /** Returns false when no such device exists. */

@@ -41,6 +41,7 @@ function toRecord(row: HostRow): HostRecord {
 /** SQL for the `hosts` table. The token hash is only read through tokenHash(), never with the rest of the row. */
 export class HostsRepository {
   private readonly stmts;
+  private readonly touchAll: (seen: ReadonlyMap<string, string>) => void;
 
   constructor(db: SqliteDb) {
     this.stmts = {
@@ -60,6 +61,9 @@ export class HostsRepository {
       countOnline: db.prepare("SELECT COUNT(*) FROM hosts WHERE state = 'online'").pluck(),
       delete: db.prepare("DELETE FROM hosts WHERE id = ?"),
     };
+    this.touchAll = db.transaction((seen: ReadonlyMap<string, string>) => {
+      for (const [id, at] of seen) this.stmts.touch.run(at, id);
+    });
   }
 
   insert(host: { id: string; name: string; labels: Labels; tokenHash: string; createdAt: string }): void {
@@ -102,8 +106,9 @@ export class HostsRepository {
     this.stmts.setOnlineSeen.run(seenAt, id);
   }
 
-  touch(id: string, seenAt: string): void {
-    this.stmts.touch.run(seenAt, id);
+  /** Sets last_seen of many hosts (id → when) in one transaction. */
+  touchMany(seen: ReadonlyMap<string, string>): void {
+    if (seen.size > 0) this.touchAll(seen);
   }
 
   listOnline(): { id: string; lastSeen: string | null }[] {

@@ -15,7 +15,7 @@ export interface OpsParts {
   database: Pick<HubDatabase, "isHealthy" | "schemaVersion" | "filePath">;
   work: { readonly queueLength: number; readonly runningCount: number };
   hosts: { count(): number; countOnline(): number };
-  devices: { listAll(): { health: string }[] };
+  devices: { countByHealth(): Record<string, number> };
   leases: { active(): { devices: unknown[] }[] };
   runs: { unfinished(): RunRow[] };
   planner: { readonly available: boolean; usage(): { requests: number; tokens: number; requestsPerDay: number; tokensPerDay: number } };
@@ -34,12 +34,6 @@ export interface Ops {
   markDraining(): void;
   /** Stops listening to the bus. */
   stop(): void;
-}
-
-function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const item of items) out[key(item)] = (out[key(item)] ?? 0) + 1;
-  return out;
 }
 
 /** The database file plus its WAL: what a backup copies and what the disk holds. */
@@ -66,7 +60,7 @@ export function wireOps(p: OpsParts): Ops {
       const online = p.hosts.countOnline();
       return { online, offline: p.hosts.count() - online };
     },
-    devicesByHealth: () => countBy(p.devices.listAll(), (d) => d.health),
+    devicesByHealth: () => p.devices.countByHealth(),
     leases: () => {
       const active = p.leases.active();
       return { active: active.length, devices: active.reduce((n, l) => n + l.devices.length, 0) };

@@ -33,10 +33,14 @@ export interface PresenceDeps {
  * Presence: which hosts are online. An agent's hello stores its devices and makes it online;
  * heartbeats feed last_seen; a sweep marks a host offline once it has been silent for
  * missed × interval (STF's TTL set, in SQLite), and a dropped connection does at once. Changes are
- * host events in the database and `host.state` on the bus.
+ * host events in the database and `host.state` on the bus. Heartbeats are gathered in memory and
+ * written by the sweep in one transaction (10,000 agents beating every 5 s would otherwise be
+ * 2,000 commits a second), so a stored last_seen lags by at most one sweep.
  */
 export class Presence {
   private timer: NodeJS.Timeout | null = null;
+  /** Heartbeats since the last sweep: host → when, not yet written. */
+  private readonly pendingSeen = new Map<string, string>();
   private startedAtMs = 0;
   private unsubscribe: (() => void) | null = null;
 
@@ -100,6 +104,11 @@ export class Presence {
   }
 
   stop(): void {
+    try {
+      this.flushSeen();
+    } catch (err) {
+      this.d.logger.error({ err }, "could not write the last heartbeats");
+    }
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.unsubscribe?.();
@@ -109,6 +118,7 @@ export class Presence {
   /** The agent said hello: online now, seen now. */
   markOnline(hostId: string, detail: string): void {
     const at = nowIso();
+    this.pendingSeen.delete(hostId);
     this.d.hosts.setOnline(hostId, at);
     this.d.events.add({ hostId, kind: "online", detail, at });
     this.d.logger.info({ host: hostId, detail }, "host online");
@@ -123,7 +133,7 @@ export class Presence {
       this.markOnline(hostId, "heartbeats resumed");
       return;
     }
-    this.d.hosts.touch(hostId, nowIso());
+    this.pendingSeen.set(hostId, nowIso());
   }
 
   /** Marks the host offline (once) and records why. */
@@ -141,6 +151,13 @@ export class Presence {
     }
   }
 
+  /** Writes the gathered heartbeats (one transaction). */
+  private flushSeen(): void {
+    if (this.pendingSeen.size === 0) return;
+    this.d.hosts.touchMany(this.pendingSeen);
+    this.pendingSeen.clear();
+  }
+
   private notify(host: string, state: HostState, at: string): void {
     this.d.bus.emit("host.state", { host, state, at });
   }
@@ -148,6 +165,7 @@ export class Presence {
   /** Marks silent hosts offline; runs on the timer, exposed for tests and tools. */
   sweep(nowMs = Date.now()): void {
     try {
+      this.flushSeen();
       for (const host of this.d.hosts.listOnline()) {
         const seenMs = host.lastSeen === null ? 0 : Date.parse(host.lastSeen);
         const effective = Math.max(Number.isNaN(seenMs) ? 0 : seenMs, this.startedAtMs);

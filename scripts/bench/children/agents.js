@@ -11,15 +11,17 @@ const silent = createLogger("silent");
 /** @type {Agent[]} */
 const agents = [];
 
-/** @param {{url: string, tokens: string[], dir: string, devices: number}} msg */
+/** @typedef {{url: string, hosts: {name: string, token: string}[], dir: string, devices: number}} StartCommand */
+
+/** @param {StartCommand} msg */
 async function startAgents(msg) {
-  for (let i = 0; i < msg.tokens.length; i++) {
-    const devices = Array.from({ length: msg.devices }, (_, d) => ({ id: `dut-${i}-${d}`, labels: { bench: "dispatch" }, resources: [{ name: "io", kind: "gpio", line: d, direction: "out" }] }));
+  for (const { name, token } of msg.hosts) {
+    const devices = Array.from({ length: msg.devices }, (_, d) => ({ id: `dut-${name}-${d}`, labels: { bench: "dispatch" }, resources: [{ name: "io", kind: "gpio", line: d, direction: "out" }] }));
     const config = parseConfig(
       {
-        host: `bench-${i}`,
-        hub: { url: msg.url, token: msg.tokens[i] },
-        data_dir: join(msg.dir, `agent-${i}`),
+        host: name,
+        hub: { url: msg.url, token },
+        data_dir: join(msg.dir, name),
         gpio: { driver: "memory" },
         devices,
       },
@@ -35,7 +37,7 @@ async function stopAll() {
   await Promise.all(agents.splice(0).map((a) => a.stop()));
 }
 
-/** @typedef {{type: "start", url: string, tokens: string[], dir: string, devices: number} | {type: "cpu"} | {type: "stop"}} Command */
+/** @typedef {({type: "start"} & StartCommand) | {type: "cpu"} | {type: "memory"} | {type: "stop"}} Command */
 
 process.on("message", async (/** @type {Command} */ msg) => {
   try {
@@ -45,6 +47,8 @@ process.on("message", async (/** @type {Command} */ msg) => {
     } else if (msg.type === "cpu") {
       const c = process.cpuUsage();
       send({ type: "cpu", micros: c.user + c.system });
+    } else if (msg.type === "memory") {
+      send({ type: "memory", rss: process.memoryUsage().rss });
     } else if (msg.type === "stop") {
       await stopAll();
       send({ type: "stopped" });
