@@ -82,6 +82,12 @@ describe("scheduler: selector actions", () => {
     const reasons = Object.fromEntries([...s.devices()].map((slot) => [slot.host, s.ineligible(slot, demand, "run")]));
     expect(reasons).toEqual({ ok: null, label: "selector", nores: "unsupported", sick: "health", gone: "offline", held: "leased", skip: "excluded" });
     expect(s.candidates(demand).map((x) => x.host).sort()).toEqual(["gone", "held", "ok", "sick"]);
+    expect(s.hasCandidate(demand)).toBe(true);
+    // Only static reasons rule a device out for good: a selector nothing matches, or only excluded or unsuitable devices.
+    expect(s.hasCandidate(selectorDemand({ board: "none" }))).toBe(false);
+    expect(s.hasCandidate(selectorDemand({ board: "x" }, { exclude: new Set(["label/dut"]) }))).toBe(false);
+    expect(s.hasCandidate(selectorDemand({ board: "rpi4" }, { action: { name: "serial.read", resource: null } }))).toBe(true);
+    expect(s.hasCandidate(selectorDemand({ board: "x" }, { action: { name: "serial.read", resource: null } }))).toBe(false);
     s.enqueue({ kind: "action", id: "one", priority: 0, demand });
     s.enqueue({ kind: "action", id: "two", priority: 0, demand });
     expect(dispatched(s.schedule(true))).toEqual([["one", "ok/dut"]]);

@@ -104,7 +104,7 @@ export function admitAction(ports: AdmissionPorts, sub: ActionSubmission): Admit
 
   const selector = sub.target.selector;
   const demand: Demand = { ...base, target: { selector } };
-  if (ports.scheduler.candidates(demand).length === 0) {
+  if (!ports.scheduler.hasCandidate(demand)) {
     throw new LabrigError("unknown_device", `No device matches selector ${describeSelector(selector)} and can run ${action}${requested ? ` on a resource named '${requested}'` : ""}.`);
   }
   return { action, params, requested, exactResource: null, exact: null, selector, lease, demand };

@@ -79,7 +79,8 @@ interface Entry {
 /** True when the slot's labels and capabilities satisfy the selector. */
 export function matchesSelector(slot: DeviceFacts, selector: TargetSelector): boolean {
   for (const c of selector.capabilities) if (!slot.capabilities.includes(c)) return false;
-  for (const [k, v] of Object.entries(selector.labels)) if (slot.labels[k] !== v) return false;
+  // for…in rather than Object.entries: this runs for every device on every selector submit.
+  for (const k in selector.labels) if (slot.labels[k] !== selector.labels[k]) return false;
   return true;
 }
 
@@ -217,6 +218,14 @@ export class Scheduler {
     const out: DeviceSlot[] = [];
     for (const slot of this.slots.values()) if (this.staticallyFits(slot, demand)) out.push(slot);
     return out;
+  }
+
+  /** Whether any device could ever serve the demand: candidates(), stopping at the first. */
+  hasCandidate(demand: Demand): boolean {
+    const target = demand.target;
+    if ("key" in target) return this.candidates(demand).length > 0;
+    for (const slot of this.slots.values()) if (this.staticallyFits(slot, demand)) return true;
+    return false;
   }
 
   private staticallyFits(slot: DeviceSlot, demand: Demand): boolean {
