@@ -3,7 +3,7 @@ import { getJson, waitFor, type JsonResponse, type RunningHub } from "./helpers.
 import { startLocalAgent } from "./local-agents.js";
 
 // Real agents (createAgent) in this process, each with one device: a simulated board on a socat
-// PTY (`sim`), or a device with only an in-memory GPIO line (`gpio`) for tests that need no console.
+// PTY (`sim`, simBoard), or a device with only an in-memory GPIO line (`gpio`) for tests that need no console.
 
 export { stopLocalAgents as stopAgents } from "./local-agents.js";
 
@@ -11,20 +11,23 @@ export function requireSocat(): void {
   if (findSocat() === null) throw new Error("socat is needed for the simulated rig: sudo apt-get install socat");
 }
 
+/** The simulated board `dut1`: its console on a PTY, power and a reset line, and with `video` a test-pattern screen. */
+export function simBoard(labels: Record<string, string> = { board: "sim" }, options: { video?: boolean } = {}): Record<string, unknown> {
+  return {
+    id: "dut1",
+    labels,
+    simulated: true,
+    resources: [
+      { name: "console", kind: "serial", path: "./dut1-console", baud_rate: 115200 },
+      { name: "power", kind: "power", line: 17, cycle_off_ms: 50 },
+      { name: "reset", kind: "gpio", line: 27, direction: "out", active_low: true },
+      ...(options.video ? [{ name: "screen", kind: "video", source: "test-pattern", width: 160, height: 120, fps: 10 }] : []),
+    ],
+  };
+}
+
 export async function startAgent(hub: RunningHub, host: string, kind: "sim" | "gpio", labels: Record<string, string> = { board: "sim" }): Promise<Agent> {
-  const device =
-    kind === "sim"
-      ? {
-          id: "dut1",
-          labels,
-          simulated: true,
-          resources: [
-            { name: "console", kind: "serial", path: "./dut1-console", baud_rate: 115200 },
-            { name: "power", kind: "power", line: 17, cycle_off_ms: 50 },
-            { name: "reset", kind: "gpio", line: 27, direction: "out", active_low: true },
-          ],
-        }
-      : { id: "dut1", labels, resources: [{ name: "relay", kind: "gpio", line: 5, direction: "out" }] };
+  const device = kind === "sim" ? simBoard(labels) : { id: "dut1", labels, resources: [{ name: "relay", kind: "gpio", line: 5, direction: "out" }] };
   return startLocalAgent(hub, host, [device], { agent: { sim: { bootMs: 150 } } });
 }
 

@@ -2,7 +2,7 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requireSocat } from "./campaign-helpers.js";
+import { requireSocat, simBoard } from "./campaign-helpers.js";
 import { FakeGemini } from "./fake-gemini.js";
 import { cleanupTempDirs, getJson, startHub, stopAll, waitFor, type JsonResponse, type RunningHub } from "./helpers.js";
 import { startLocalAgent, stopLocalAgents } from "./local-agents.js";
@@ -50,24 +50,7 @@ beforeAll(async () => {
   fake = new FakeGemini(() => ({ text: JSON.stringify({ observation: "a screen", reasoning: "", actions: [{ action: "wait", params: { ms: 1 } }], done: false }) }));
   await fake.start();
   hub = await startHub({ env: { GEMINI_API_KEY: "k-test", GEMINI_BASE_URL: fake.url, GEMINI_RETRY_BASE_MS: "5" } });
-  await startLocalAgent(
-    hub,
-    "sim-1",
-    [
-      {
-        id: "dut1",
-        labels: { board: "sim" },
-        simulated: true,
-        resources: [
-          { name: "console", kind: "serial", path: "./dut1-console", baud_rate: 115200 },
-          { name: "power", kind: "power", line: 17, cycle_off_ms: 50 },
-          { name: "reset", kind: "gpio", line: 27, direction: "out", active_low: true },
-          { name: "screen", kind: "video", source: "test-pattern", width: 160, height: 120, fps: 10 },
-        ],
-      },
-    ],
-    { agent: { sim: { bootMs: 100 } } },
-  );
+  await startLocalAgent(hub, "sim-1", [simBoard({ board: "sim" }, { video: true })], { agent: { sim: { bootMs: 100 } } });
   doc = (await getJson(`${hub.url}/docs/openapi.json`, { auth: null })).body;
 }, 60_000);
 

@@ -1,7 +1,7 @@
 import { CONSOLE_WRITE_MAX_BYTES, MAX_CONSOLE_SUBSCRIPTIONS, MAX_VIDEO_SUBSCRIPTIONS, StreamChunkSchema, type ConsoleDataEvent, type StreamChunk } from "@labrig/shared";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requireSocat } from "./campaign-helpers.js";
+import { requireSocat, simBoard } from "./campaign-helpers.js";
 import { addHost, cleanupTempDirs, connect, connectedAgent, dashboardSocket, getJson, postJson, queryDb, sayHello, startHub, stopAll, waitFor, type RunningHub } from "./helpers.js";
 import { startLocalAgent, stopLocalAgents } from "./local-agents.js";
 
@@ -26,23 +26,7 @@ const DUT = { host: "sim-1", device: "dut1" };
 beforeAll(async () => {
   requireSocat();
   hub = await startHub();
-  await startLocalAgent(
-    hub,
-    "sim-1",
-    [
-      {
-        id: "dut1",
-        simulated: true,
-        resources: [
-          { name: "console", kind: "serial", path: "./dut1-console", baud_rate: 115200 },
-          { name: "power", kind: "power", line: 17, cycle_off_ms: 50 },
-          { name: "reset", kind: "gpio", line: 27, direction: "out", active_low: true },
-          { name: "screen", kind: "video", source: "test-pattern", width: 160, height: 120, fps: 10 },
-        ],
-      },
-    ],
-    { agent: { sim: { bootMs: 150 } } },
-  );
+  await startLocalAgent(hub, "sim-1", [simBoard({}, { video: true })], { agent: { sim: { bootMs: 150 } } });
   for (const role of ["viewer", "operator"] as const) keys[role] = (await postJson(`${hub.url}/api/keys`, { name: `${role}-1`, role })).body.key as string;
 }, 60_000);
 
