@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Server as SocketServer } from "socket.io";
 import { createApp } from "./api/app.js";
+import { answerClientErrors } from "./api/client-errors.js";
 import type { Route } from "./api/route.js";
 import { apiRoutes } from "./api/routes/index.js";
 import { HubBus } from "./bus.js";
@@ -230,6 +231,7 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
     app = createApp({ logger, auth, limiter, bodyLimit: config.bodyLimit, corsOrigins, routes });
 
     applyKeepAlive(http, config.ops.keepAliveMs);
+    answerClientErrors(http, log("http"));
 
     const units: Unit[] = [
       { name: "operator auth", start: () => auth.start(), stop: () => undefined },

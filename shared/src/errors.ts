@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   validation_failed: { http: 400, recoverable: false },
   malformed_json: { http: 400, recoverable: false },
   payload_too_large: { http: 413, recoverable: false },
+  headers_too_large: { http: 431, recoverable: false },
+  request_timeout: { http: 408, recoverable: true },
   unsupported_media_type: { http: 415, recoverable: false },
   not_found: { http: 404, recoverable: false },
   unknown_action: { http: 400, recoverable: false },
