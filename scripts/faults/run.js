@@ -1,5 +1,5 @@
 // @ts-check
-// `npm run faults`: the full fault suite (the 30 s and 5 min link cuts included; about 8 minutes).
+// `npm run faults`: the full fault suite (the 30 s and 5 min link cuts included; about 7 minutes).
 // Prints the table and exits 1 when a must-be-0 cell is not 0 or a scenario's claim did not hold.
 //   node scripts/faults/run.js [--short] [--only TEXT]
 import { closeRig, openRig, runScenario, scenariosOf } from "./suite.js";
