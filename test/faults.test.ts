@@ -26,7 +26,7 @@ describe("fault suite, short form", () => {
   }, 60_000);
 
   for (const scenario of scenarios) {
-    it(`${scenario.name} (${scenario.what}): no action lost or run twice, no lease leaked, no run left running, database intact`, async () => {
+    it(`${scenario.name} — ${scenario.what}: no action lost or run twice, no lease leaked, no run left running, database intact`, async () => {
       const row = await runScenario(rig, scenario, { form: "short", say });
       rows.push(row);
       expect(failures([row])).toEqual([]);

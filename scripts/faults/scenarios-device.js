@@ -34,7 +34,7 @@ async function writeUntilItWorks(rig, tag, options = {}) {
 /** @type {Scenario} */
 const ptyClosedMidExpect = {
   name: "serial PTY closed mid-expect",
-  what: "the simulated board's socat is killed while a serial.expect waits on its console",
+  what: "the boards' socat processes are killed while a serial.expect waits on one console",
   forms: ["short", "full"],
   async run(rig) {
     // The expect ends at once with device_unavailable (not at its 8 s timeout): the console went away under it.
@@ -94,7 +94,7 @@ function freeUp(dir) {
 /** @type {Scenario} */
 const artifactDiskFull = {
   name: "artifact disk full",
-  what: "the agent's data disk and the hub's run-artifact disk (small tmpfs mounts) are filled to the last byte",
+  what: "the agent's data disk and the hub's run-artifact disk, small tmpfs mounts, are filled to the last byte, then freed",
   forms: ["short", "full"],
   namespaces: true,
   async run(rig) {

@@ -26,7 +26,7 @@ const agentKillQueued = {
 /** @type {Scenario} */
 const agentKillSent = {
   name: "agent kill: sent, not started",
-  what: "the hub sends an action the agent never receives (its link is silent), then the agent is killed and its connection resets; restart it",
+  what: "the hub sends an action the agent never receives over its silent link, then the agent is killed and its connection resets; restart it",
   forms: ["short", "full"],
   async run(rig) {
     const proxy = rig.link;
@@ -57,7 +57,7 @@ const agentKillStarted = {
 /** @type {Scenario} */
 const agentKillOutbox = {
   name: "agent kill: result in the outbox",
-  what: "the action ran, its result cannot reach the hub (silent link), then the agent is killed; restart it",
+  what: "the action ran but its result cannot reach the hub over the silent link, then the agent is killed; restart it",
   forms: ["short", "full"],
   async run(rig) {
     const proxy = rig.link;

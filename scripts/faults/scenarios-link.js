@@ -22,7 +22,7 @@ const WRITE_DEADLINE_MS = 15_000;
 function linkCut(name, cutMs, forms) {
   return {
     name,
-    what: `the link goes silent both ways (connections held, new ones refused) for ${cutMs / 1000} s, then heals`,
+    what: `the link goes silent both ways for ${cutMs / 1000} s, holding its connections and refusing new ones, then heals`,
     forms,
     async run(rig) {
       const proxy = rig.link;
