@@ -15,7 +15,7 @@ command -v node >/dev/null || packages+=(nodejs npm)
 case "${1:-}" in
   "") ;;
   # The tests also run: systemd-analyze and systemd-notify (systemd), unshare for a fake GPIO sysfs
-  # (util-linux), a probe compiled against the kernel's linux/gpio.h for the GPIO uAPI layout (gcc,
+  # and the fault suite's full disks (util-linux), a probe compiled against the kernel's linux/gpio.h for the GPIO uAPI layout (gcc,
   # linux-libc-dev), promtool (prometheus), xmllint (libxml2-utils), nginx with an openssl-made
   # certificate, logrotate on pm2's logs, the dashboard in Debian's chromium through playwright-core
   # (chromium), and the board's screen read off the video canvas (tesseract-ocr).

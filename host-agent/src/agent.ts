@@ -12,6 +12,7 @@ import { Executor } from "./executor.js";
 import { HubLink } from "./hub-link.js";
 import type { Logger } from "./logger.js";
 import { Outbox } from "./outbox.js";
+import { BoardJournal } from "./sim/board-journal.js";
 import { SimPty } from "./sim/pty.js";
 import { SimulatedDut, type SimulatedDutOptions } from "./sim/simulated-dut.js";
 import { AGENT_VERSION } from "./version.js";
@@ -157,7 +158,9 @@ export function createAgent(config: AgentConfig, logger: Logger, options: AgentO
         if (!(power instanceof MemoryLine) || (reset !== undefined && !(reset instanceof MemoryLine))) {
           throw new Error(`simulated device ${id} must have in-memory lines`);
         }
-        sim.dut = new SimulatedDut(sim.pty, { power, reset }, logger.child({ sim: id }), options.sim);
+        const simLogger = logger.child({ sim: id });
+        const journal = device.config.sim_journal === undefined ? null : new BoardJournal(device.config.sim_journal, simLogger);
+        sim.dut = new SimulatedDut(sim.pty, { power, reset }, simLogger, { ...options.sim, ...(journal ? { onLineReceived: (line, state) => journal.record(line, state) } : {}) });
         sim.dut.start();
       },
       stop: () => sim.dut?.stop(),

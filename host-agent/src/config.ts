@@ -81,6 +81,8 @@ const DeviceConfigSchema = z.strictObject({
   labels: LabelsSchema.default({}),
   capabilities: z.array(z.string().min(1).max(64)).default([]),
   simulated: z.boolean().default(false),
+  // Simulated devices only: a file the board appends every line it receives to (the fault suite counts them).
+  sim_journal: z.string().min(1).optional(),
   resources: z.array(ResourceConfigSchema).max(64).default([]),
 });
 
@@ -193,6 +195,9 @@ function crossFieldIssues(raw: Record<string, unknown>): CrossIssue[] {
         lines.set(key, `devices[${i}].resources[${j}] (${String(d.id)}/${String(r.name)})`);
       }
     });
+    if (d.sim_journal !== undefined && d.simulated !== true) {
+      issues.push({ path: ["devices", i, "sim_journal"], message: "only a simulated board keeps a journal; remove sim_journal or set simulated: true" });
+    }
     const kinds = new Set(resources.map((r) => r?.kind));
     if (d.simulated === true && (!kinds.has("serial") || !kinds.has("power"))) {
       issues.push({ path: ["devices", i, "simulated"], message: "a simulated device needs a serial resource (its console) and a power resource (what boots it)" });
@@ -383,6 +388,7 @@ export function parseConfig(
     ffmpeg_path: c.ffmpeg_path.includes("/") ? resolvePath(base, c.ffmpeg_path) : c.ffmpeg_path,
     devices: c.devices.map((d) => ({
       ...d,
+      ...(d.sim_journal === undefined ? {} : { sim_journal: resolvePath(base, d.sim_journal) }),
       resources: d.resources.map((r) => (r.kind === "serial" || (r.kind === "video" && r.path !== undefined) ? { ...r, path: resolvePath(base, r.path as string) } : r)),
     })),
     config_path: options.configPath ?? null,

@@ -46,5 +46,6 @@ export { HubLink, type HubLinkHandlers, type HubLinkOptions } from "./hub-link.j
 export { createLogger, LOG_LEVELS, type LogLevel, type Logger } from "./logger.js";
 export { Outbox, type OutboxOptions, type ResultTransport } from "./outbox.js";
 export { SimPty, findSocat, SOCAT_INSTALL_HINT, type SimPtyOptions } from "./sim/pty.js";
-export { SimulatedDut, type DutConsole, type SimulatedDutOptions } from "./sim/simulated-dut.js";
+export { SimulatedDut, type DutConsole, type DutState, type SimulatedDutOptions } from "./sim/simulated-dut.js";
+export { BoardJournal, type BoardJournalEntry } from "./sim/board-journal.js";
 export { AGENT_VERSION } from "./version.js";

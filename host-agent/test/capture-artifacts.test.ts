@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import jpeg from "jpeg-js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -43,6 +43,23 @@ describe("artifact store", () => {
     // Oldest first: the small ones went before the big one, and the files on disk are exactly what is indexed.
     expect(readdirSync(temp.dir)).toEqual([`${bigger.id}.mp4`]);
     expect(store.count).toBe(1);
+    store.stop();
+  });
+
+  it("on a full disk refuses the artifact with a clear error and leaves no half-written file behind", async () => {
+    const store = new ArtifactStore(temp.dir, limits, testLogger());
+    store.start();
+    // /dev/full answers every write with ENOSPC, as a full disk does; the .part name points there.
+    // (The whole path, a real tmpfs filled to the last byte, is the fault suite's "artifact disk full".)
+    const reserve = store.reserve.bind(store);
+    store.reserve = (ext) => {
+      const r = reserve(ext);
+      symlinkSync("/dev/full", r.partPath);
+      return r;
+    };
+    await expect(store.put(Buffer.alloc(4096, 1), "jpg")).rejects.toMatchObject({ code: "hardware_error", message: expect.stringMatching(/^No space left on the agent's disk for the artifact/) });
+    expect(readdirSync(temp.dir)).toEqual([]);
+    expect(store.count).toBe(0);
     store.stop();
   });
 

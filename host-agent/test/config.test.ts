@@ -81,6 +81,36 @@ describe("agent config", () => {
     }
   });
 
+  it("takes a journal path for a simulated board (relative to the config file) and refuses one on a real device", () => {
+    const ok = writeConfig(`
+host: h1
+hub: { url: http://hub:8080, token: t }
+devices:
+  - id: dut1
+    simulated: true
+    sim_journal: ./journal/dut1.jsonl
+    resources:
+      - { name: console, kind: serial, path: ./dut1-console }
+      - { name: power, kind: power, line: 17 }
+`);
+    const bad = writeConfig(`
+host: h1
+hub: { url: http://hub:8080, token: t }
+devices:
+  - id: rpi
+    sim_journal: ./journal/rpi.jsonl
+    resources: [{ name: console, kind: serial, path: /dev/ttyUSB0 }]
+`);
+    try {
+      expect(loadConfig(ok.path, {}).devices[0]?.sim_journal).toBe(join(ok.dir, "journal/dut1.jsonl"));
+      const err = configError(() => loadConfig(bad.path, {}));
+      expect(err.issues).toEqual(["devices[0].sim_journal: only a simulated board keeps a journal; remove sim_journal or set simulated: true"]);
+    } finally {
+      ok.remove();
+      bad.remove();
+    }
+  });
+
   it("reports every error at once, each naming its key path", () => {
     const f = writeConfig(`
 host: Not A Slug

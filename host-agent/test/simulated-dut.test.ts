@@ -1,7 +1,9 @@
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MemoryLine } from "../src/devices/gpio/memory-line.js";
 import { SerialConsole } from "../src/devices/serial-console.js";
+import { BoardJournal, type BoardJournalEntry } from "../src/sim/board-journal.js";
 import { SimPty } from "../src/sim/pty.js";
 import { SimulatedDut } from "../src/sim/simulated-dut.js";
 import { makeTempDir, requireSocat, testLogger, until } from "./helpers.js";
@@ -128,6 +130,55 @@ describe("simulated board through a real PTY and SerialConsole", () => {
     const again = expectText("login: ");
     await console_.write("\r");
     await again;
+  });
+});
+
+describe("simulated board journal", () => {
+  it("appends every complete line that reaches the board, powered or not, and nothing of a line still arriving", async () => {
+    requireSocat();
+    const temp = makeTempDir();
+    const pty = new SimPty({ path: join(temp.dir, "dut1-console") }, testLogger());
+    const serial = new SerialConsole(
+      { name: "dut1/console", path: pty.path, baudRate: 115200, dataBits: 8, parity: "none", stopBits: 1, rtsCts: false, txCharDelayMs: 0 },
+      testLogger(),
+    );
+    const path = join(temp.dir, "journal", "dut1.jsonl");
+    const journal = new BoardJournal(path, testLogger());
+    const power = new MemoryLine({ name: "dut1/power", direction: "out", activeLow: false, initial: 0 });
+    const dut = new SimulatedDut(pty, { power }, testLogger(), { bootMs: 200, onLineReceived: (line, state) => journal.record(line, state) });
+    const entries = (): BoardJournalEntry[] =>
+      existsSync(path)
+        ? readFileSync(path, "utf8")
+            .trim()
+            .split("\n")
+            .map((l) => JSON.parse(l) as BoardJournalEntry)
+        : [];
+    try {
+      await pty.start();
+      await serial.start();
+      await serial.waitUntilOpen(2000);
+      dut.start();
+      // Off: the board ignores it, but it did reach the wire.
+      await serial.write("echo while-off\r\n");
+      await until(() => entries().length === 1, "the line sent while off to be journaled");
+      power.write(1);
+      await serial.expect({ pattern: "login: ", regex: false, timeoutMs: 3000, flush: false });
+      await serial.write("root\rlabrig\r");
+      await serial.expect({ pattern: "# ", regex: false, timeoutMs: 3000, flush: false });
+      await serial.write("echo at-shell\npartial-without-newline");
+      await until(() => entries().length === 4, "the three complete lines to be journaled");
+      await new Promise((r) => setTimeout(r, 200));
+      const got = entries();
+      expect(got.map((e) => e.line)).toEqual(["echo while-off", "root", "labrig", "echo at-shell"]);
+      expect(got[0]?.state).toBe("off");
+      expect(got[3]?.state).toBe("shell");
+      expect(Number.isNaN(Date.parse(got[0]?.at ?? ""))).toBe(false);
+    } finally {
+      dut.stop();
+      await serial.stop();
+      await pty.stop();
+      temp.remove();
+    }
   });
 });
 

@@ -91,7 +91,8 @@ export function authHeaders(key) {
 
 /**
  * Writes an agent config with one simulated device (console on a PTY, power and reset lines) and returns its path.
- * @param {{dir: string, host: string, hubUrl: string, token: string, devices?: Array<{id: string, labels?: Record<string, string>}>}} opts
+ * A device may slow its console down (`txCharDelayMs`) and keep a journal of what reached the board (`simJournal`).
+ * @param {{dir: string, host: string, hubUrl: string, token: string, devices?: Array<{id: string, labels?: Record<string, string>, txCharDelayMs?: number, simJournal?: string}>}} opts
  */
 export function writeSimAgentConfig({ dir, host, hubUrl, token, devices = [{ id: "dut1", labels: { board: "labrig-sim" } }] }) {
   mkdirSync(dir, { recursive: true });
@@ -110,8 +111,9 @@ export function writeSimAgentConfig({ dir, host, hubUrl, token, devices = [{ id:
       `  - id: ${d.id}`,
       `    labels: ${JSON.stringify(d.labels ?? {})}`,
       "    simulated: true",
+      ...(d.simJournal === undefined ? [] : [`    sim_journal: ${JSON.stringify(d.simJournal)}`]),
       "    resources:",
-      `      - { name: console, kind: serial, path: ./${d.id}-console, baud_rate: 115200 }`,
+      `      - { name: console, kind: serial, path: ./${d.id}-console, baud_rate: 115200${d.txCharDelayMs === undefined ? "" : `, tx_char_delay_ms: ${d.txCharDelayMs}`} }`,
       "      - { name: power, kind: power, line: 17, cycle_off_ms: 500 }",
       "      - { name: reset, kind: gpio, line: 27, direction: out, active_low: true }",
       // The board's screen: a generated test pattern showing its state (dark, BOOTING, LOGIN, SHELL).
@@ -124,12 +126,14 @@ export function writeSimAgentConfig({ dir, host, hubUrl, token, devices = [{ id:
 }
 
 /**
- * Starts a process with its stdout and stderr appended to a log file.
+ * Starts node with `args`, its stdout and stderr appended to a log file. `prefix` runs it under
+ * another command (e.g. `unshare -m … sh -c '… exec "$@"'`) that ends by exec-ing node.
  * @param {string[]} args
- * @param {{env: NodeJS.ProcessEnv, logFile: import("node:fs").WriteStream | "inherit"}} opts
+ * @param {{env: NodeJS.ProcessEnv, logFile: import("node:fs").WriteStream | "inherit", prefix?: string[]}} opts
  */
-export function startNode(args, { env, logFile }) {
-  const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+export function startNode(args, { env, logFile, prefix = [] }) {
+  const [command, ...rest] = [...prefix, process.execPath, ...args];
+  const child = spawn(/** @type {string} */ (command), rest, { env, stdio: ["ignore", "pipe", "pipe"] });
   if (logFile === "inherit") {
     child.stdout.pipe(process.stdout);
     child.stderr.pipe(process.stderr);

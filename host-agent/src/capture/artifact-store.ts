@@ -122,11 +122,23 @@ export class ArtifactStore {
     return info;
   }
 
-  /** Stores a buffer as a new artifact. */
+  /** Stores a buffer as a new artifact; on failure nothing of it stays on disk (a full disk must not fill up further with halves). */
   async put(data: Buffer, ext: ArtifactExt): Promise<ArtifactInfo> {
     const { id, partPath } = this.reserve(ext);
-    await writeFile(partPath, data);
-    return this.commit(id, ext);
+    try {
+      await writeFile(partPath, data);
+      return await this.commit(id, ext);
+    } catch (err) {
+      await this.discard(partPath);
+      throw this.storageError(err);
+    }
+  }
+
+  /** A full disk said so plainly; other errors as they are. */
+  private storageError(err: unknown): unknown {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENOSPC" && code !== "EDQUOT") return err;
+    return new LabrigError("hardware_error", `No space left on the agent's disk for the artifact (${this.dir}): free space there, or lower artifacts.max_bytes so older artifacts go first. Then retry.`, { cause: err });
   }
 
   /** Removes a `.part` file of a capture that failed. */

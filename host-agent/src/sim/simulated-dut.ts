@@ -14,9 +14,14 @@ export interface SimulatedDutOptions {
   bootMs?: number;
   hostname?: string;
   password?: string;
+  /**
+   * Called with every complete line that arrives on the console, whatever the board is doing (off
+   * included): what reached its UART, which the fault suite counts to prove nothing ran twice.
+   */
+  onLineReceived?: (line: string, state: DutState) => void;
 }
 
-type DutState = "off" | "reset" | "booting" | "login" | "password" | "shell";
+export type DutState = "off" | "reset" | "booting" | "login" | "password" | "shell";
 
 const KERNEL = "6.6.31-labrig-sim";
 const MAX_LINE = 4096;
@@ -34,6 +39,9 @@ export class SimulatedDut {
   private input = "";
   private line = "";
   private lastWasCr = false;
+  /** The line arriving on the wire, for onLineReceived (apart from `line`, which the shell edits). */
+  private wireLine = "";
+  private wireLastWasCr = false;
   private bootedAt = 0;
   private readonly bootMs: number;
   private readonly hostname: string;
@@ -43,7 +51,7 @@ export class SimulatedDut {
     private readonly console: DutConsole,
     private readonly lines: { power: MemoryLine; reset?: MemoryLine | undefined },
     private readonly logger: Logger,
-    options: SimulatedDutOptions = {},
+    private readonly options: SimulatedDutOptions = {},
   ) {
     this.bootMs = options.bootMs ?? 1000;
     this.hostname = options.hostname ?? "labrig-sim";
@@ -167,10 +175,29 @@ export class SimulatedDut {
   }
 
   private onInput(text: string): void {
+    if (this.options.onLineReceived) this.recordWire(text, this.options.onLineReceived);
     if (this.state === "off" || this.state === "reset") return;
     // Bounded: a peer that floods the console while the board boots cannot grow this forever.
     this.input = (this.input + text).slice(-MAX_LINE * 4);
     this.processInput();
+  }
+
+  private recordWire(text: string, record: (line: string, state: DutState) => void): void {
+    for (const ch of text) {
+      if (ch === "\n" && this.wireLastWasCr) {
+        this.wireLastWasCr = false;
+        continue;
+      }
+      if (ch === "\r" || ch === "\n") {
+        this.wireLastWasCr = ch === "\r";
+        const line = this.wireLine;
+        this.wireLine = "";
+        record(line, this.state);
+        continue;
+      }
+      this.wireLastWasCr = false;
+      if (this.wireLine.length < MAX_LINE) this.wireLine += ch;
+    }
   }
 
   private processInput(): void {
