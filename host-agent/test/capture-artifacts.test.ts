@@ -57,7 +57,7 @@ describe("artifact store", () => {
       symlinkSync("/dev/full", r.partPath);
       return r;
     };
-    await expect(store.put(Buffer.alloc(4096, 1), "jpg")).rejects.toMatchObject({ code: "hardware_error", message: expect.stringMatching(/^No space left on the agent's disk for the artifact/) });
+    await expect(store.put(Buffer.alloc(4096, 1), "jpg")).rejects.toMatchObject({ code: "storage_full", message: expect.stringMatching(/^No space left on the agent's disk for the artifact/) });
     expect(readdirSync(temp.dir)).toEqual([]);
     expect(store.count).toBe(0);
     store.stop();
@@ -198,6 +198,26 @@ describe("snapshots and clips of a test-pattern source", () => {
     const recording = capture.record(5, "webm", controller.signal);
     setTimeout(() => controller.abort(), 300);
     await expect(recording).rejects.toMatchObject({ code: "canceled" });
+    expect(readdirSync(store.dir)).toEqual([]);
+  });
+
+  it("fails a recording on a full disk with storage_full and leaves no half-written file (ffmpeg itself exits 0 there)", async () => {
+    requireFfmpeg();
+    // The clip's .part name points at /dev/full, which answers every write with ENOSPC.
+    const reserve = store.reserve.bind(store);
+    store.reserve = (ext) => {
+      const r = reserve(ext);
+      symlinkSync("/dev/full", r.partPath);
+      return r;
+    };
+    try {
+      await expect(capture.record(1, "webm", new AbortController().signal)).rejects.toMatchObject({
+        code: "storage_full",
+        message: expect.stringMatching(/^No space left on the agent's disk for the artifact/),
+      });
+    } finally {
+      store.reserve = reserve;
+    }
     expect(readdirSync(store.dir)).toEqual([]);
   });
 

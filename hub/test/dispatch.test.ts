@@ -312,6 +312,9 @@ describe("device health", () => {
     // A failure that is not about hardware does not count.
     agent.failWith = "validation_failed";
     await post(hub, exact, { action: "gpio.read", params: {} });
+    // Nor does a full disk on the agent: the device itself is fine.
+    agent.failWith = "storage_full";
+    await post(hub, exact, { action: "gpio.read", params: {} });
     agent.failWith = "hardware_error";
     expect((await hostDevices(hub, "rig-a")).dut?.health).toBe("good");
     await post(hub, exact, { action: "gpio.read", params: {} });

@@ -107,8 +107,8 @@ const artifactDiskFull = {
     const filled = fillUp(hubRuns) + fillUp(agentData);
     const notes = [`filled ${Math.round(filled / 1024)} KiB`];
 
-    // The snapshot cannot be stored: it fails with a clear error, and nothing else suffers.
-    const snapshot = new Probe(rig, "snapshot on a full disk", { action: "capture.snapshot", params: () => ({}), expect: { status: ["failed"] } }).submit();
+    // The snapshot cannot be stored: it fails storage_full (not a hardware error), and nothing else suffers.
+    const snapshot = new Probe(rig, "snapshot on a full disk", { action: "capture.snapshot", params: () => ({}), expect: { status: ["failed"], code: ["storage_full"] } }).submit();
     await snapshot.reply;
     // A snapshot that could not be written leaves no half-written file taking what space there is.
     const halfWritten = readdirSync(join(agentData, "artifacts")).filter((f) => f.endsWith(".part"));

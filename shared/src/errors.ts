@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   no_device_available: { http: 503, recoverable: true },
   forbidden_line: { http: 403, recoverable: false },
   hardware_error: { http: 502, recoverable: true },
+  storage_full: { http: 507, recoverable: true },
   expect_timeout: { http: 504, recoverable: true },
   action_timeout: { http: 504, recoverable: true },
   canceled: { http: 409, recoverable: false },

@@ -130,15 +130,19 @@ export class ArtifactStore {
       return await this.commit(id, ext);
     } catch (err) {
       await this.discard(partPath);
-      throw this.storageError(err);
+      throw this.storageFailure(err);
     }
   }
 
-  /** A full disk said so plainly; other errors as they are. */
-  private storageError(err: unknown): unknown {
+  /**
+   * What a failed capture reports: a full disk (ENOSPC or EDQUOT, from a write here or from ffmpeg)
+   * as `storage_full` — the device is fine, so it does not count against its health — and other
+   * errors as they are.
+   */
+  storageFailure(err: unknown): unknown {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== "ENOSPC" && code !== "EDQUOT") return err;
-    return new LabrigError("hardware_error", `No space left on the agent's disk for the artifact (${this.dir}): free space there, or lower artifacts.max_bytes so older artifacts go first. Then retry.`, { cause: err });
+    return new LabrigError("storage_full", `No space left on the agent's disk for the artifact (${this.dir}): free space there, or lower artifacts.max_bytes so older artifacts go first. Then retry.`, { cause: err });
   }
 
   /** Removes a `.part` file of a capture that failed. */

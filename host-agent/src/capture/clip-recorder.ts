@@ -41,6 +41,8 @@ export interface ClipResult {
 
 const MAX_ENCODER_QUEUE = 4;
 const STDERR_TAIL = 2048;
+/** strerror(ENOSPC) and strerror(EDQUOT), as ffmpeg prints them. */
+const NO_SPACE = /No space left on device|Disk quota exceeded/;
 
 /** Writes encoded frames into an ffmpeg that muxes them into a file; backpressure via the pipe. */
 class ClipMuxer {
@@ -111,9 +113,13 @@ class ClipMuxer {
   async finish(): Promise<void> {
     this.child.stdin?.end();
     const { code, signal } = await this.exited;
-    if (code !== 0 || this.pipeError) {
-      const why = this.stderr.trim() || this.pipeError?.message || "no message";
-      throw new LabrigError("hardware_error", `ffmpeg could not write the clip (${signal ?? `exit code ${code}`}): ${why}`.slice(0, 1000));
+    const printed = this.stderr.trim();
+    // ffmpeg exits 0 when writing its output fails (a full disk: "Error writing trailer of …: No space
+    // left on device"), and at -loglevel error it prints nothing else: anything printed is a failure.
+    if (code !== 0 || this.pipeError || printed !== "") {
+      const why = printed || this.pipeError?.message || "no message";
+      const failure = new LabrigError("hardware_error", `ffmpeg could not write the clip (${signal ?? `exit code ${code}`}): ${why}`.slice(0, 1000));
+      throw NO_SPACE.test(printed) ? Object.assign(new Error(failure.message, { cause: failure }), { code: "ENOSPC" }) : failure;
     }
   }
 
@@ -188,6 +194,6 @@ export async function recordClip(source: FrameSource, store: ArtifactStore, o: C
     encoder.close();
     muxer.abort();
     await store.discard(partPath).catch((e: unknown) => logger.warn({ path: partPath, err: (e as Error).message }, "could not remove a half-written clip"));
-    throw err;
+    throw store.storageFailure(err);
   }
 }
