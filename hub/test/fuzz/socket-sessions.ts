@@ -1,5 +1,6 @@
 import { makeEnvelope } from "@labrig/shared";
 import { io, type Socket } from "socket.io-client";
+import { helloPayload } from "../helpers.js";
 
 /*
  * The socket fuzzer's connections: one agent socket speaking as its own host (answering the hub's
@@ -34,14 +35,12 @@ export function handshake(url: string, auth: Record<string, unknown>, timeoutMs 
   });
 }
 
+/** The device the fuzzer's agent declares: a console and a camera. */
+const FUZZ_DEVICE = { id: "fz-dev", labels: { board: "fuzz" }, capabilities: ["serial", "video"], resources: [{ name: "console", kind: "serial" }, { name: "cam", kind: "video" }] };
+
 /** A hello the hub accepts, for (re)connecting the fuzzer's agent before its generated events. */
 export function baseHello(host: string): Record<string, unknown> {
-  return {
-    host,
-    version: "0.0.0-fuzz",
-    started_at: "2024-01-01T00:00:00.000Z",
-    devices: [{ id: "fz-dev", labels: { board: "fuzz" }, capabilities: ["serial", "video"], resources: [{ name: "console", kind: "serial" }, { name: "cam", kind: "video" }] }],
-  };
+  return helloPayload(host, [FUZZ_DEVICE], "2024-01-01T00:00:00.000Z");
 }
 
 /** An agent socket that keeps itself connected and hello'd, and answers the hub like an agent that runs nothing. */
@@ -63,8 +62,17 @@ export class FuzzAgent {
     if (!outcome.ok) throw new Error(`the fuzz agent ${this.host} could not connect: ${outcome.code}`);
     const socket = outcome.socket;
     this.answerTheHub(socket);
-    const ack = (await socket.timeout(5000).emitWithAck("hello", baseHello(this.host))) as { ok: boolean };
-    if (!ack.ok) throw new Error(`the fuzz agent's hello was refused: ${JSON.stringify(ack)}`);
+    let ack: { ok: boolean };
+    try {
+      ack = (await socket.timeout(5000).emitWithAck("hello", baseHello(this.host))) as { ok: boolean };
+    } catch (err) {
+      socket.close();
+      throw err;
+    }
+    if (!ack.ok) {
+      socket.close();
+      throw new Error(`the fuzz agent's hello was refused: ${JSON.stringify(ack)}`);
+    }
     if (this.socket !== null) this.reconnects++;
     this.socket = socket;
     return socket;
