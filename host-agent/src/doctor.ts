@@ -1,5 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { get as httpGet } from "node:http";
+import { get as httpsGet } from "node:https";
 import { userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { findExecutable } from "./capture/ffmpeg-source.js";
@@ -140,18 +142,42 @@ function toolVersion(cmd: string, args: string[], env: NodeJS.ProcessEnv): { pre
   return { present: true, line: out.trim() };
 }
 
-async function hubCheck(url: string, timeoutMs: number): Promise<DoctorCheck> {
-  const target = `${url}/api/health`;
+/** GET `target` with the CA the agent pins (hub.ca_file), as the hub link connects; resolves with the status. */
+function getStatus(target: string, ca: string | undefined, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(target);
+    const get = url.protocol === "https:" ? httpsGet : httpGet;
+    const req = get(url, { ...(ca ? { ca } : {}), timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { name: "TimeoutError" })));
+    req.on("error", reject);
+  });
+}
+
+async function hubCheck(hub: AgentConfig["hub"], timeoutMs: number): Promise<DoctorCheck> {
+  const target = `${hub.url}/api/health`;
+  const pinned = hub.ca_file ? ` with the CA in ${hub.ca_file}` : "";
   try {
-    const res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
-    if (res.ok) return { name: "hub", status: "ok", summary: `${target} answered ${res.status}` };
-    return { name: "hub", status: "fail", summary: `${target} answered ${res.status}`, fix: `check hub.url in the config; is this the labrig hub? (curl ${target})` };
+    const status = await getStatus(target, hub.ca, timeoutMs);
+    if (status >= 200 && status < 300) return { name: "hub", status: "ok", summary: `${target} answered ${status}${pinned}` };
+    return { name: "hub", status: "fail", summary: `${target} answered ${status}`, fix: `check hub.url in the config; is this the labrig hub? (curl ${target})` };
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    const why = e.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    const e = err as NodeJS.ErrnoException;
+    const why = e.name === "TimeoutError" ? e.message : (e.code ?? e.message);
+    if (TLS_TRUST_ERRORS.has(e.code ?? "")) {
+      const fix = hub.ca_file
+        ? `the hub's certificate does not chain to ${hub.ca_file}: copy the hub's current certificate (hub.crt from deployment/nginx/make-cert.sh) there`
+        : "pin the hub's certificate: copy hub.crt (deployment/nginx/make-cert.sh) to this Pi and set hub.ca_file to it";
+      return { name: "hub", status: "fail", summary: `${target}: the TLS certificate is not trusted (${why})${pinned}`, fix };
+    }
     return { name: "hub", status: "fail", summary: `${target} unreachable: ${why}`, fix: `start the hub, or fix hub.url in the config; test with: curl ${target}` };
   }
 }
+
+/** Node's codes for a certificate that does not chain to a trusted CA (self-signed, unknown issuer). */
+const TLS_TRUST_ERRORS = new Set(["DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "CERT_UNTRUSTED"]);
 
 /** Whether `account` may open `path` for reading and writing, from its mode, owner and group (as the kernel decides for a non-root user). */
 function canReadWrite(path: string, account: { uid: number; gid: number } | null, userGroups: readonly number[]): { ok: boolean; mode: string; gid: number } {
@@ -305,7 +331,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       : { name: "socat", status: wantsSim ? "fail" : "warn", summary: "socat not found (needed only for simulated devices)", fix: "sudo apt-get install socat" },
   );
 
-  if (config) checks.push(await hubCheck(config.hub.url, options.hubTimeoutMs ?? 3000));
+  if (config) checks.push(await hubCheck(config.hub, options.hubTimeoutMs ?? 3000));
 
   return {
     ok: !checks.some((c) => c.status === "fail"),
