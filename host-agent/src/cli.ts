@@ -171,7 +171,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.log_level);
+  const logger = createLogger(config.log_level, undefined, [config.hub.token]);
   const agent = createAgent(config, logger);
 
   let stopping = false;

@@ -1,3 +1,4 @@
+import { REDACT_PATHS, REDACTED, lineRedactor } from "@labrig/shared";
 import { pino, type Logger } from "pino";
 
 export type { Logger };
@@ -6,16 +7,19 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
- * Structured JSON logs on stdout, which systemd/journald and pm2 collect as they are.
- * Anything called token is redacted wherever it appears, so a config or handshake object
- * logged by mistake still cannot leak the hub token.
+ * Structured JSON logs on stdout, which systemd/journald and pm2 collect as they are. As on the hub,
+ * fields under credential keys are censored and every finished line is scrubbed of credential shapes
+ * (host tokens, API keys, JWTs, Bearer values) and of the `secrets` given (the hub token), so a config,
+ * handshake or error logged by mistake still cannot leak them.
  */
-export function createLogger(level: LogLevel = "info", destination?: pino.DestinationStream): Logger {
+export function createLogger(level: LogLevel = "info", destination?: pino.DestinationStream, secrets: readonly (string | null | undefined)[] = []): Logger {
+  const sink = destination ?? pino.destination({ fd: 1, sync: true });
+  const scrub = lineRedactor(secrets);
   const options: pino.LoggerOptions = {
     level,
     base: { service: "labrig-agent" },
-    redact: { paths: ["token", "*.token", "*.*.token", "auth", "*.auth"], censor: "[redacted]" },
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  return pino(options, { write: (line: string) => sink.write(scrub(line)) });
 }

@@ -1,6 +1,6 @@
+import { REDACT_PATHS, REDACTED, lineRedactor } from "@labrig/shared";
 import { pino, type DestinationStream, type Logger } from "pino";
 import type { LogLevel } from "./config.js";
-import { REDACT_PATHS, REDACTED, lineRedactor } from "./log-redaction.js";
 
 export type { Logger };
 

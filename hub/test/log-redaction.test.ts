@@ -1,8 +1,8 @@
 import { Writable } from "node:stream";
+import { lineRedactor, redactUrl } from "@labrig/shared";
 import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { configSecrets, loadConfig } from "../src/config.js";
-import { lineRedactor, redactUrl } from "../src/log-redaction.js";
 import { createLogger } from "../src/logger.js";
 import { FakeAgent } from "./dispatch-helpers.js";
 import { agentSocket, cleanupTempDirs, connect, connectedAgent, dashboardSocket, getJson, makeTempDir, postJson, startHub, stopAll, testEnv } from "./helpers.js";

@@ -15,6 +15,7 @@ export * from "./dashboard-streams.js";
 export * from "./auth.js";
 export * from "./json-schema.js";
 export * from "./time.js";
+export * from "./log-redaction.js";
 export * from "./plans.js";
 export * from "./campaigns.js";
 export * from "./system-status.js";

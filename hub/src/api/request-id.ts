@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { redactUrl } from "@labrig/shared";
 import type { NextFunction, Request, Response } from "express";
-import { redactUrl } from "../log-redaction.js";
 import type { Logger } from "../logger.js";
 import type { Principal } from "../services/operator-auth.js";
 

@@ -8,6 +8,7 @@ export const REDACTED = "[redacted]";
 export const REDACT_PATHS = [
   "token",
   "*.token",
+  "*.*.token",
   "key",
   "*.key",
   "lease_token",
