@@ -7,6 +7,7 @@ import type { ActionSubmission, AdmittedAction } from "./admission.js";
 import type { AgentChannel, ChannelPort } from "./agent-channel.js";
 import type { LateResults } from "./late-results.js";
 import type { ActionLedger } from "./ledger.js";
+import { recordOf, type ActionJob } from "./action-job.js";
 import { hubOutcome, outcomeOfResult } from "./outcome.js";
 import type { DeviceSlot, Scheduler } from "./scheduler.js";
 
@@ -21,36 +22,6 @@ export interface Submitted {
   id: string;
   /** Resolves with the record however the action ended on a device (or was canceled); rejects when it could not run at all. */
   done: Promise<StoredAction>;
-}
-
-interface Running {
-  slot: DeviceSlot;
-  resource: string | null;
-  attempt: number;
-  sentAtMs: number;
-  deadline: NodeJS.Timeout;
-}
-
-interface ActionJob {
-  readonly id: string;
-  readonly admitted: AdmittedAction;
-  readonly priority: number;
-  readonly queueTimeoutMs: number;
-  readonly requestedBy: string | null;
-  readonly queuedAt: string;
-  /** performance.now() at submission, for the queue-wait metric. */
-  readonly submittedAtMs: number;
-  attempt: number;
-  /** When the agent said it started the current attempt (its clock). */
-  startedAt: string | null;
-  queueTimer: NodeJS.Timeout | null;
-  running: Running | null;
-  cancelRequested: boolean;
-  resolve: (record: StoredAction) => void;
-  reject: (err: LabrigError) => void;
-  ended: Promise<void>;
-  markEnded: () => void;
-  detachSignal: () => void;
 }
 
 export interface ActionRunsDeps {
@@ -121,28 +92,35 @@ export class ActionRuns implements ChannelPort {
       markEnded,
       detachSignal: () => undefined,
     };
-    this.d.ledger.commit(() => {
-      this.d.ledger.queued({
-        id,
-        host: admitted.exact?.host ?? null,
-        device: admitted.exact?.device ?? null,
-        action: admitted.action,
-        resource: admitted.exactResource,
-        params: admitted.params,
-        target: admitted.exact ?? { selector: admitted.selector as NonNullable<AdmittedAction["selector"]> },
-        priority,
-        leaseId: admitted.lease?.id ?? null,
-        requestedBy: job.requestedBy,
-        queuedAt: job.queuedAt,
+    try {
+      this.d.ledger.commit(() => {
+        this.d.ledger.queued({
+          id,
+          host: admitted.exact?.host ?? null,
+          device: admitted.exact?.device ?? null,
+          action: admitted.action,
+          resource: admitted.exactResource,
+          params: admitted.params,
+          target: admitted.exact ?? { selector: admitted.selector as NonNullable<AdmittedAction["selector"]> },
+          priority,
+          leaseId: admitted.lease?.id ?? null,
+          requestedBy: job.requestedBy,
+          queuedAt: job.queuedAt,
+        });
+        this.jobs.set(id, job);
+        if (this.d.bus.has("action.queued")) {
+          const exact = admitted.exact;
+          this.d.bus.emit("action.queued", { id, action: admitted.action, status: "queued", host: exact?.host ?? null, device: exact?.device ?? null, resource: admitted.exactResource, requested_by: job.requestedBy, at: job.queuedAt });
+        }
+        this.enqueue(job);
+        this.d.pump(false);
       });
-      this.jobs.set(id, job);
-      if (this.d.bus.has("action.queued")) {
-        const exact = admitted.exact;
-        this.d.bus.emit("action.queued", { id, action: admitted.action, status: "queued", host: exact?.host ?? null, device: exact?.device ?? null, resource: admitted.exactResource, requested_by: job.requestedBy, at: job.queuedAt });
-      }
-      this.enqueue(job);
-      this.d.pump(false);
-    });
+    } catch (err) {
+      // The record could not be written (a full or failing disk): nothing may run without one. The
+      // caller gets this throw, never `done` (which a withdrawal inside the commit may have rejected).
+      done.catch(() => undefined);
+      throw this.withdraw(job, err);
+    }
     if (this.d.scheduler.has(id) && job.queueTimeoutMs === 0) this.onQueueTimeout(job);
     if (signal && this.jobs.has(id)) {
       const onAbort = (): void => {
@@ -184,7 +162,14 @@ export class ActionRuns implements ChannelPort {
     }
     const deadline = setTimeout(() => this.onDeadline(job, timeoutMs), timeoutMs + HUB_DEADLINE_MARGIN_MS);
     job.running = { slot, resource, attempt: job.attempt, sentAtMs: Date.now(), deadline };
-    this.d.ledger.dispatched(job.id, slot, resource);
+    try {
+      this.d.ledger.dispatched(job.id, slot, resource);
+    } catch (err) {
+      // Sent but not recorded: withdrawn, so the agent is told no when it asks to start.
+      job.reject(this.withdraw(job, err));
+      job.markEnded();
+      return;
+    }
     if (this.d.bus.has("action.dispatched")) this.d.bus.emit("action.dispatched", { action: a.action, waitedMs: performance.now() - job.submittedAtMs });
     // Running from the hub's point of view from here on (the ledger says so too), started or not yet.
     if (this.d.bus.has("action.running")) this.d.bus.emit("action.running", { id: job.id, action: a.action, status: "running", host: slot.host, device: slot.device, resource, requested_by: job.requestedBy, at: new Date().toISOString() });
@@ -312,7 +297,7 @@ export class ActionRuns implements ChannelPort {
     job.running = null;
     this.d.channel().forget(job.id);
     this.d.scheduler.release(run.slot.key, job.id);
-    const record = this.d.ledger.finished(job.id, outcome) ? this.recordOf(job, run.slot.host, run.slot.device, run.resource, outcome) : undefined;
+    const record = this.d.ledger.finished(job.id, outcome) ? recordOf(job, run.slot.host, run.slot.device, run.resource, outcome) : undefined;
     if (outcome.durationMs !== null) this.avgDurationMs = this.avgDurationMs * 0.9 + outcome.durationMs * 0.1;
     const level = outcome.status === "failed" ? "warn" : "debug";
     if (this.d.logger.isLevelEnabled(level)) this.d.logger[level]({ action_id: job.id, host: run.slot.host, device: run.slot.device, status: outcome.status, error_code: outcome.error?.error_code, duration_ms: outcome.durationMs }, "action finished");
@@ -330,7 +315,7 @@ export class ActionRuns implements ChannelPort {
     this.clearQueueTimer(job);
     const outcome = this.d.ledger.endedUnsent(job.id, code, message, retryAfter);
     const exact = job.admitted.exact;
-    const record = outcome ? this.recordOf(job, exact?.host ?? null, exact?.device ?? null, job.admitted.exactResource, outcome) : undefined;
+    const record = outcome ? recordOf(job, exact?.host ?? null, exact?.device ?? null, job.admitted.exactResource, outcome) : undefined;
     this.d.logger.info({ action_id: job.id, error_code: code }, "action ended before reaching a device");
     if (code === "canceled") {
       if (record) this.d.bus.emit("action.ended", { record });
@@ -361,30 +346,29 @@ export class ActionRuns implements ChannelPort {
     job.markEnded();
   }
 
-  /** The stored record, as the ledger now holds it, built from what the job knows (nothing is read back). */
-  private recordOf(job: ActionJob, host: string | null, device: string | null, resource: string | null, outcome: ActionOutcome): StoredAction {
-    const a = job.admitted;
-    return {
-      id: job.id,
-      host,
-      device,
-      action: a.action,
-      resource,
-      params: a.params,
-      status: outcome.status,
-      result: outcome.result,
-      error: outcome.error,
-      requested_by: job.requestedBy,
-      queued_at: job.queuedAt,
-      started_at: outcome.startedAt ?? job.startedAt,
-      finished_at: outcome.finishedAt,
-      duration_ms: outcome.durationMs,
-      target: a.exact ?? { selector: a.selector as NonNullable<AdmittedAction["selector"]> },
-      priority: job.priority,
-      lease_id: a.lease?.id ?? null,
-      attempts: job.attempt,
-      reconciled_at: null,
-    };
+  /**
+   * Takes back a job whose record could not be written: out of the queue, its attempt (if sent)
+   * canceled and forgotten, so the agent's request to start it is declined and it never runs on the
+   * device. Returns the error for its caller; the job is gone.
+   */
+  private withdraw(job: ActionJob, err: unknown): LabrigError {
+    this.clearQueueTimer(job);
+    this.d.scheduler.dequeue(job.id);
+    const run = job.running;
+    if (run) {
+      clearTimeout(run.deadline);
+      this.d.scheduler.release(run.slot.key, job.id);
+      job.running = null;
+    }
+    const channel = this.d.channel();
+    channel.cancel(job.id);
+    channel.forget(job.id);
+    this.d.ledger.forget(job.id);
+    this.jobs.delete(job.id);
+    job.detachSignal();
+    const why = err instanceof Error ? err.message : String(err);
+    this.d.logger.error({ action_id: job.id, err }, "could not record the action; withdrawn before it ran");
+    return new LabrigError("internal_error", `The hub could not record action ${job.id} (${why}), so it was withdrawn before it ran. Check the disk and the log of the hub, then retry.`, { details: { action_id: job.id } });
   }
 
   /** The dashboard topic carries ActionRecordSchema, whose host/device are required: actions that never reached a device are not announced. */

@@ -53,8 +53,9 @@ export class ActionLedger {
   dispatched(id: string, slot: DeviceSlot, resource: string | null): void {
     const staged = this.staged?.get(id);
     if (staged) {
-      this.staged?.delete(id);
+      // Unstaged once written: a failed write leaves it staged, for forget() (or the commit's end) to decide.
       this.actions.insertDispatched({ ...staged, host: slot.host, device: slot.device, resource }, nowIso());
+      this.staged?.delete(id);
       return;
     }
     this.actions.markDispatched(id, slot.host, slot.device, resource, nowIso());
@@ -64,8 +65,13 @@ export class ActionLedger {
   private materialize(id: string): void {
     const staged = this.staged?.get(id);
     if (!staged) return;
-    this.staged?.delete(id);
     this.actions.insert(staged);
+    this.staged?.delete(id);
+  }
+
+  /** Drops a staged action that must not be written after all: its submission was withdrawn because a write failed. */
+  forget(id: string): void {
+    this.staged?.delete(id);
   }
 
   started(id: string, at: string): void {

@@ -1,0 +1,58 @@
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { FakeAgent, post } from "./dispatch-helpers.js";
+import { cleanupTempDirs, queryDb, startHub, stopAll, waitFor } from "./helpers.js";
+
+// An action the hub cannot write down (a full or failing disk under its database) must not run: no
+// device may do what the records do not show. The failure is real SQLite refusing the write — a
+// trigger added from a second connection raises it, as SQLITE_FULL would — against a real hub and a
+// real socket.io agent.
+
+afterEach(async () => {
+  await stopAll();
+  cleanupTempDirs();
+});
+
+const EXACT = "/api/hosts/rig-a/devices/dut/actions";
+
+describe("an action whose record cannot be written", () => {
+  it("is withdrawn before it runs, whether it was being sent or queued, and the device stays free for the next one", async () => {
+    const hub = await startHub();
+    const agent = await FakeAgent.start(hub, "rig-a", [{ id: "dut" }]);
+    const db = new Database(join(hub.dataDir, "labrig.db"));
+    try {
+      db.exec("CREATE TRIGGER refuse_writes BEFORE INSERT ON actions WHEN NEW.action = 'gpio.write' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+
+      // A free device: the action is sent, its write fails, and the agent's request to start it is declined.
+      const sent = await post(hub, EXACT, { action: "gpio.write", params: { value: 1 } });
+      expect(sent.status).toBe(500);
+      expect(sent.body).toMatchObject({ error_code: "internal_error", message: expect.stringContaining("withdrawn before it ran") });
+      await waitFor(() => agent.declined.length === 1, 5000);
+      expect(agent.executed).toEqual([]);
+
+      // A busy device: the action would wait in the queue, its write fails at once, and nothing of it stays queued.
+      agent.hold = true;
+      const running = post(hub, EXACT, { action: "gpio.read", params: {} });
+      await waitFor(() => agent.held.size === 1, 5000);
+      const queued = await post(hub, EXACT, { action: "gpio.write", params: { value: 0 } });
+      expect(queued.status).toBe(500);
+      expect(queued.body).toMatchObject({ error_code: "internal_error", message: expect.stringContaining("withdrawn before it ran") });
+      agent.hold = false;
+      agent.release();
+      expect((await running).body.status).toBe("succeeded");
+
+      db.exec("DROP TRIGGER refuse_writes");
+      const next = await post(hub, EXACT, { action: "gpio.write", params: { value: 1 } });
+      expect(next.body).toMatchObject({ status: "succeeded", attempts: 1 });
+      // Ran: the read and the last write, nothing else; and the database holds exactly those two.
+      expect(agent.executed.map((r) => r.action)).toEqual(["gpio.read", "gpio.write"]);
+      expect(queryDb<{ action: string; status: string }>(hub.dataDir, "SELECT action, status FROM actions ORDER BY seq")).toEqual([
+        { action: "gpio.read", status: "succeeded" },
+        { action: "gpio.write", status: "succeeded" },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+});
