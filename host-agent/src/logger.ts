@@ -1,4 +1,4 @@
-import { REDACT_PATHS, REDACTED, lineRedactor } from "@labrig/shared";
+import { REDACT_PATHS, REDACTED, scrubbedSink } from "@labrig/shared";
 import { pino, type Logger } from "pino";
 
 export type { Logger };
@@ -14,12 +14,11 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  */
 export function createLogger(level: LogLevel = "info", destination?: pino.DestinationStream, secrets: readonly (string | null | undefined)[] = []): Logger {
   const sink = destination ?? pino.destination({ fd: 1, sync: true });
-  const scrub = lineRedactor(secrets);
   const options: pino.LoggerOptions = {
     level,
     base: { service: "labrig-agent" },
     redact: { paths: REDACT_PATHS, censor: REDACTED },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return pino(options, { write: (line: string) => sink.write(scrub(line)) });
+  return pino(options, scrubbedSink(sink, secrets));
 }

@@ -1,8 +1,10 @@
 import { randomBytes } from "node:crypto";
 
 /**
- * A UUID version 7 (RFC 9562): 48 bits of milliseconds since the epoch, then random bits. Ids made
- * later sort later, so the database index on them grows at its right edge instead of at random pages.
+ * A UUID version 7 (RFC 9562): 48 bits of milliseconds since the epoch, then random bits. Ids of a
+ * later millisecond sort later (within one they are in random order, and a clock stepped back breaks
+ * it), so the database index on them grows near its right edge instead of at random pages. Nothing
+ * orders by id: listings use the rows' `seq`.
  */
 export function uuidv7(nowMs = Date.now()): string {
   const b = randomBytes(16);

@@ -1,4 +1,4 @@
-import { REDACT_PATHS, REDACTED, lineRedactor } from "@labrig/shared";
+import { REDACT_PATHS, REDACTED, scrubbedSink } from "@labrig/shared";
 import { pino, type DestinationStream, type Logger } from "pino";
 import type { LogLevel } from "./config.js";
 
@@ -12,8 +12,6 @@ export type { Logger };
  */
 export function createLogger(level: LogLevel, destination: 1 | 2 | DestinationStream = 1, secrets: readonly (string | null)[] = []): Logger {
   const sink = typeof destination === "number" ? pino.destination({ fd: destination, sync: true }) : destination;
-  const scrub = lineRedactor(secrets);
-  const scrubbed: DestinationStream = { write: (line: string) => sink.write(scrub(line)) };
   return pino(
     {
       level,
@@ -21,6 +19,6 @@ export function createLogger(level: LogLevel, destination: 1 | 2 | DestinationSt
       redact: { paths: REDACT_PATHS, censor: REDACTED },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    scrubbed,
+    scrubbedSink(sink, secrets),
   );
 }

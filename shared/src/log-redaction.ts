@@ -65,3 +65,9 @@ export function lineRedactor(known: readonly (string | null | undefined)[] = [])
     return out;
   };
 }
+
+/** A log destination that writes every line through lineRedactor(known) to `sink`. */
+export function scrubbedSink(sink: { write(line: string): unknown }, known: readonly (string | null | undefined)[] = []): { write(line: string): void } {
+  const scrub = lineRedactor(known);
+  return { write: (line: string) => void sink.write(scrub(line)) };
+}
