@@ -210,22 +210,22 @@ export class Scheduler {
 
   /** Devices that could ever serve the demand (its static part: target, capability, exclusions). */
   candidates(demand: Demand): DeviceSlot[] {
-    const target = demand.target;
-    if ("key" in target) {
-      const slot = this.slots.get(target.key);
-      return slot && this.staticallyFits(slot, demand) ? [slot] : [];
-    }
-    const out: DeviceSlot[] = [];
-    for (const slot of this.slots.values()) if (this.staticallyFits(slot, demand)) out.push(slot);
-    return out;
+    return [...this.eachCandidate(demand)];
   }
 
   /** Whether any device could ever serve the demand: candidates(), stopping at the first. */
   hasCandidate(demand: Demand): boolean {
+    return !this.eachCandidate(demand).next().done;
+  }
+
+  private *eachCandidate(demand: Demand): Generator<DeviceSlot> {
     const target = demand.target;
-    if ("key" in target) return this.candidates(demand).length > 0;
-    for (const slot of this.slots.values()) if (this.staticallyFits(slot, demand)) return true;
-    return false;
+    if ("key" in target) {
+      const slot = this.slots.get(target.key);
+      if (slot && this.staticallyFits(slot, demand)) yield slot;
+      return;
+    }
+    for (const slot of this.slots.values()) if (this.staticallyFits(slot, demand)) yield slot;
   }
 
   private staticallyFits(slot: DeviceSlot, demand: Demand): boolean {
