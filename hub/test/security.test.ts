@@ -1,4 +1,7 @@
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import express from "express";
+import helmet from "helmet";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { HubDatabase } from "../src/db/database.js";
@@ -69,6 +72,25 @@ describe("browser-facing headers", () => {
       expect(res.headers.get("x-frame-options")).toBe("SAMEORIGIN");
       expect(res.headers.get("content-security-policy")).toContain("default-src 'self'");
       expect(res.headers.get("x-powered-by")).toBeNull();
+    }
+  });
+
+  it("the headers computed once at start are exactly the ones helmet sets on a response of its own", async () => {
+    // Reference: helmet itself, run per request on a plain express app.
+    const reference = express().use(helmet()).get("/", (_req, res) => void res.json({}));
+    const server = reference.listen(0, "127.0.0.1");
+    await new Promise((r) => server.once("listening", r));
+    try {
+      const expected = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      const hub = await startHub();
+      const actual = (await getJson(`${hub.url}/api/health`)).headers;
+      const names: string[] = [];
+      expected.headers.forEach((_value, name) => names.push(name));
+      const helmetNames = names.filter((name) => !["content-type", "content-length", "date", "connection", "keep-alive", "etag", "x-powered-by"].includes(name));
+      expect(helmetNames.length).toBeGreaterThan(8);
+      for (const name of helmetNames) expect([name, actual.get(name)]).toEqual([name, expected.headers.get(name)]);
+    } finally {
+      server.close();
     }
   });
 
