@@ -55,4 +55,21 @@ describe("an action whose record cannot be written", () => {
       db.close();
     }
   });
+
+  it("answers with the outcome of an action that ran when only writing its outcome fails, and frees the device", async () => {
+    const hub = await startHub();
+    const agent = await FakeAgent.start(hub, "rig-a", [{ id: "dut" }]);
+    const db = new Database(join(hub.dataDir, "labrig.db"));
+    try {
+      db.exec("CREATE TRIGGER refuse_outcomes BEFORE UPDATE OF status ON actions WHEN NEW.status = 'succeeded' AND NEW.action = 'gpio.write' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+      const ran = await post(hub, EXACT, { action: "gpio.write", params: { value: 1 } });
+      // The truth reaches the caller, so it does not retry (and run it twice).
+      expect(ran.body).toMatchObject({ status: "succeeded", result: { value: 1 } });
+      db.exec("DROP TRIGGER refuse_outcomes");
+      expect((await post(hub, EXACT, { action: "gpio.read", params: {} })).body.status).toBe("succeeded");
+      expect(agent.executed.map((r) => r.action)).toEqual(["gpio.write", "gpio.read"]);
+    } finally {
+      db.close();
+    }
+  });
 });

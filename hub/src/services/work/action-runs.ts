@@ -297,7 +297,15 @@ export class ActionRuns implements ChannelPort {
     job.running = null;
     this.d.channel().forget(job.id);
     this.d.scheduler.release(run.slot.key, job.id);
-    const record = this.d.ledger.finished(job.id, outcome) ? recordOf(job, run.slot.host, run.slot.device, run.resource, outcome) : undefined;
+    let record: StoredAction | undefined;
+    try {
+      record = this.d.ledger.finished(job.id, outcome) ? recordOf(job, run.slot.host, run.slot.device, run.resource, outcome) : undefined;
+    } catch (err) {
+      // It ran and its outcome is known here: the caller gets it (an error would invite a retry that
+      // runs it again); only the stored record lags, and the log says so.
+      this.d.logger.error({ err, action_id: job.id, status: outcome.status }, "could not record the outcome of an action; its stored record still shows it unfinished");
+      record = recordOf(job, run.slot.host, run.slot.device, run.resource, outcome);
+    }
     if (outcome.durationMs !== null) this.avgDurationMs = this.avgDurationMs * 0.9 + outcome.durationMs * 0.1;
     const level = outcome.status === "failed" ? "warn" : "debug";
     if (this.d.logger.isLevelEnabled(level)) this.d.logger[level]({ action_id: job.id, host: run.slot.host, device: run.slot.device, status: outcome.status, error_code: outcome.error?.error_code, duration_ms: outcome.durationMs }, "action finished");
