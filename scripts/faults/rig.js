@@ -186,7 +186,10 @@ export class FaultRig {
     const opts = { env: this.env, logFile: this.log };
     const hub = this.#spawn(args, opts, options.runsTmpfsKiB === undefined ? undefined : { dir: join(this.hubDataDir, "runs"), sizeKiB: options.runsTmpfsKiB });
     this.hub = hub;
-    await waitFor(async () => (await fetch(`${this.url}/api/health`)).ok, 20_000, `the hub at ${this.url}`, { signal: this.#untilExit(hub, "the hub") });
+    const signal = this.#untilExit(hub, "the hub");
+    // Each try bounded: a port someone else took may accept and never answer.
+    const health = () => fetch(`${this.url}/api/health`, { signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]) });
+    await waitFor(async () => (await health()).ok, 20_000, `the hub at ${this.url}`, { signal });
   }
 
   /** kill -9: no drain, no clean close of the database. */
