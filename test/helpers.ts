@@ -3,9 +3,9 @@ import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 // The same launcher `npm start` uses, so the tests exercise what a newcomer runs.
-import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, freePort, startNode, waitFor, waitForHostState as waitForHostStateAs, waitForHub, writeSimAgentConfig } from "../scripts/lib/launch.js";
+import { AGENT_CLI, HUB_CLI, authHeaders, callApi, enrollHost, exited, freePort, startNode, waitFor, waitForHostState as waitForHostStateAs, waitForHub, writeSimAgentConfig } from "../scripts/lib/launch.js";
 
-export { freePort, waitFor };
+export { exited, freePort, waitFor };
 
 /** The admin key every TestRig hub gets through LABRIG_ADMIN_KEY, and every REST call sends. */
 export const E2E_ADMIN_KEY = "lrk_e2e-admin-key-for-end-to-end-tests-0123456789";
@@ -13,14 +13,6 @@ export const E2E_ADMIN_KEY = "lrk_e2e-admin-key-for-end-to-end-tests-0123456789"
 /** Waits until the hub lists `host` in `state`, asking with the rig's admin key. */
 export function waitForHostState(url: string, host: string, state: "online" | "offline", timeoutMs?: number): Promise<boolean> {
   return waitForHostStateAs(url, host, state, timeoutMs, authHeaders(E2E_ADMIN_KEY));
-}
-
-/** Resolves when the process has exited (at once if it already has). */
-export function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once("exit", () => resolve());
-  });
 }
 
 /** A hub process on a temp data dir plus, on demand, simulated agents; everything is stopped by `close()`. */
@@ -62,13 +54,8 @@ export class TestRig {
   }
 
   async api<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }> {
-    const res = await fetch(`${this.url}${path}`, {
-      method,
-      headers: { ...authHeaders(E2E_ADMIN_KEY), ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T, headers: res.headers };
+    const res = await callApi(this.url, E2E_ADMIN_KEY, method, path, body);
+    return { ...res, body: res.body as T };
   }
 
   /** Runs one action on an exact device through the REST API. */

@@ -40,6 +40,12 @@ import { HOST, TX_CHAR_DELAY_MS } from "./rig.js";
  */
 
 /**
+ * @typedef {object} Window  whether a fault landed while the probe it aimed at was still under way
+ * @property {boolean} held
+ * @property {string} why  when it did not: what had happened already
+ */
+
+/**
  * @typedef {object} ProbeOptions
  * @property {boolean} [slow]  SLOW_WRITE_MS on the wire: a window to act in while it runs
  * @property {string} [device]  the exact device (dut1 unless given)
@@ -104,6 +110,13 @@ export class Probe {
     this.expect = options.expect ?? {};
     /** @type {string | null} the action's id, once an answer or the database told it */
     this.id = null;
+    /** The hub's answer carried an id: it accepted the action, so losing its record loses the action. */
+    this.accepted = false;
+  }
+
+  /** How long the probe's data takes on the wire (0 for an action that writes nothing of its own). */
+  get wireMs() {
+    return this.action === "serial.write" ? this.data.length * TX_CHAR_DELAY_MS : 0;
   }
 
   /** The body a run step or a request carries for this probe. */
@@ -122,7 +135,10 @@ export class Probe {
     this.submittedAt = Date.now();
     this.reply = this.rig.api("POST", path, body).then(
       (res) => {
-        if (typeof res.body?.id === "string") this.id = res.body.id;
+        if (typeof res.body?.id === "string") {
+          this.id = res.body.id;
+          this.accepted = true;
+        }
         return res;
       },
       (/** @type {Error} */ err) => ({ error: err.message }),
@@ -157,10 +173,15 @@ export class Probe {
    * @param {string} what
    */
   async waitRow(check, what, timeoutMs = 15_000) {
-    return waitFor(async () => {
-      const row = this.row();
-      return row !== null && check(row) ? row : null;
-    }, timeoutMs, `probe ${this.tag} ${what}`);
+    return waitFor(
+      async () => {
+        const row = this.row();
+        return row !== null && check(row) ? row : null;
+      },
+      timeoutMs,
+      `probe ${this.tag} ${what}`,
+      { signal: this.rig.signal },
+    );
   }
 
   /** Queued on the hub, not sent. */
@@ -180,7 +201,7 @@ export class Probe {
 
   /** Until it reached the board (the write completed on the wire). */
   async onBoard(timeoutMs = 15_000) {
-    await waitFor(async () => this.count > 0, timeoutMs, `probe ${this.tag} to reach the board`);
+    await waitFor(async () => this.count > 0, timeoutMs, `probe ${this.tag} to reach the board`, { signal: this.rig.signal });
   }
 
   /** Until the hub's record has ended. */
@@ -194,6 +215,23 @@ export class Probe {
     return row?.started_at ? Date.parse(row.started_at) - sinceMs : null;
   }
 
+  /**
+   * Right after a fault aimed at this probe while it runs: did it land in time? Too late is the probe
+   * done before the fault (on the board, or its record ended) while the wire time since its start
+   * had passed (a slow machine); done sooner than its wire time allows is no timing miss, so it holds
+   * and the verdict judges it.
+   * @param {"board" | "record"} done  what must not have happened yet: the write completed on the board, or the record ended
+   * @returns {Window}
+   */
+  window(done) {
+    const row = this.row();
+    const happened = done === "board" ? this.count > 0 : row !== null && TERMINAL.has(row.status);
+    const sinceStart = row?.started_at ? Date.now() - Date.parse(row.started_at) : 0;
+    const held = !happened || sinceStart < this.wireMs * 0.9;
+    const what = done === "board" ? "had reached the board" : `had ended (${row?.status})`;
+    return { held, why: held ? "" : `probe ${this.tag} ${what} ${sinceStart} ms after its start, before the fault landed (its write takes ${this.wireMs} ms)` };
+  }
+
   /** @returns {Verdict} */
   verdict() {
     const row = this.row();
@@ -202,8 +240,8 @@ export class Probe {
     /** @type {string[]} */
     const violations = [];
     const terminal = row !== null && TERMINAL.has(row.status);
-    // Lost: accepted but never ended, or a write said to have succeeded that the board never saw.
-    const lost = row !== null && (!terminal || (this.action === "serial.write" && row.status === "succeeded" && count === 0));
+    // Lost: accepted (an id in the answer, or a record) but its record gone or never ended, or a write said to have succeeded that the board never saw.
+    const lost = row === null ? this.accepted : !terminal || (this.action === "serial.write" && row.status === "succeeded" && count === 0);
     const twice = count > 1;
     if (count > 0 && (row === null || row.started_at === null)) violations.push(`${this.tag}: reached the board ${count}× without a confirmed start`);
     if (e.status && !e.status.includes(row?.status ?? "none")) violations.push(`${this.tag}: ended ${row?.status ?? "without a record"}, expected ${e.status.join(" or ")}`);
@@ -211,7 +249,7 @@ export class Probe {
     if (e.count && !e.count.includes(count)) violations.push(`${this.tag}: reached the board ${count}×, expected ${e.count.join(" or ")}`);
     if (e.minAttempts !== undefined && (row?.attempts ?? 0) < e.minAttempts) violations.push(`${this.tag}: dispatched ${row?.attempts ?? 0}×, expected a re-dispatch (≥ ${e.minAttempts})`);
     if (e.reconciled && !row?.reconciled_at) violations.push(`${this.tag}: not reconciled from the agent's late result`);
-    const status = row === null ? "never submitted" : row.status === "failed" ? `failed ${row.error_code}` : row.status;
+    const status = row === null ? (this.accepted ? "accepted, then its record vanished" : "never submitted") : row.status === "failed" ? `failed ${row.error_code}` : row.status;
     const outcome = `${this.tag}: ${status}${row?.reconciled_at ? " (reconciled)" : ""}${row && row.attempts > 1 ? ` after ${row.attempts} dispatches` : ""}${this.action === "serial.write" || count > 0 ? ` ×${count} on the board` : ""}`;
     return { tag: this.tag, outcome, lost, twice, violations, row, count };
   }

@@ -4,11 +4,12 @@
 // journal counts what reached the board, and the TCP proxy between them. Everything on 127.0.0.1;
 // every process is started here and stopped by close().
 import { spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { AGENT_CLI, HUB_CLI, authHeaders, enrollHost, freePort, startNode, waitFor, writeSimAgentConfig } from "../lib/launch.js";
+import { settlesWithin } from "@labrig/shared";
+import { AGENT_CLI, HUB_CLI, callApi, enrollHost, exitSignal, exited, freePort, startNode, waitFor, writeSimAgentConfig } from "../lib/launch.js";
 import { TcpProxy } from "./tcp-proxy.js";
 
 export const FAULT_ADMIN_KEY = "lrk_fault-suite-admin-key-0123456789abcdef";
@@ -33,12 +34,12 @@ export function checkTools(needs) {
   if (probe.status !== 0) throw new Error(`the disk-full scenario mounts a small tmpfs in a private mount namespace, which needs root: ${probe.stderr.trim()}`);
 }
 
+/** What the simulated board logs when its journal cannot append, and when it can again (host-agent/src/sim/board-journal.ts). */
+const JOURNAL_EVENT = /"board_journal":"(append_failed|append_resumed)"/;
+
 /** @param {ChildProcess} child */
-function exited(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve(undefined);
-    else child.once("exit", () => resolve(undefined));
-  });
+function alive(child) {
+  return child.exitCode === null && child.signalCode === null;
 }
 
 /**
@@ -81,7 +82,8 @@ function startNodeOnTmpfs(dir, sizeKiB, args, opts) {
 
 export class FaultRig {
   dir = mkdtempSync(join(tmpdir(), "labrig-faults-"));
-  log = createWriteStream(join(this.dir, "processes.log"));
+  logPath = join(this.dir, "processes.log");
+  log = createWriteStream(this.logPath);
   hubDataDir = join(this.dir, "hub");
   journalPaths = DEVICES.map((d) => join(this.dir, "journal", `${HOST}-${d}.jsonl`));
   agentDir = join(this.dir, HOST);
@@ -94,6 +96,14 @@ export class FaultRig {
   proxy = null;
   /** @type {string | null} */
   agentConfig = null;
+  /**
+   * The running scenario's signal: once it fires (its deadline passed), every wait, start, link
+   * change and REST call of the rig throws at once, so an abandoned scenario starts nothing more.
+   * @type {AbortSignal | undefined}
+   */
+  signal = undefined;
+  /** @type {Set<ChildProcess>} every process this rig started, so close() can prove none survives */
+  children = new Set();
 
   /** @param {{heartbeatMs: number}} options */
   constructor(options) {
@@ -138,27 +148,48 @@ export class FaultRig {
 
   /** Between scenarios: the link healed, hub and agent running, the host online. */
   async ready() {
+    this.signal?.throwIfAborted();
     this.proxy?.heal();
     this.proxy?.thawAll();
     if (!this.hub) await this.startHub();
     if (!this.agent) await this.startAgent();
-    await waitFor(async () => this.hostRow()?.state === "online", 20_000, "the host to be online");
+    await waitFor(async () => this.hostRow()?.state === "online", 20_000, "the host to be online", { signal: this.signal });
+  }
+
+  /**
+   * Aborts on `this.signal` or as soon as `child` exits.
+   * @param {ChildProcess} child
+   * @param {string} what
+   */
+  #untilExit(child, what) {
+    const exit = exitSignal(child, what, this.logPath);
+    return this.signal ? AbortSignal.any([exit, this.signal]) : exit;
+  }
+
+  /**
+   * Starts a process of the rig (refused once the scenario's signal fired).
+   * @param {string[]} args
+   * @param {{env: NodeJS.ProcessEnv, logFile: import("node:fs").WriteStream}} opts
+   * @param {{dir: string, sizeKiB: number} | undefined} tmpfs
+   */
+  #spawn(args, opts, tmpfs) {
+    this.signal?.throwIfAborted();
+    const child = tmpfs === undefined ? startNode(args, opts) : startNodeOnTmpfs(tmpfs.dir, tmpfs.sizeKiB, args, opts);
+    this.children.add(child);
+    child.once("exit", () => this.children.delete(child));
+    return child;
   }
 
   /** @param {{runsTmpfsKiB?: number}} [options] */
   async startHub(options = {}) {
     const args = [HUB_CLI, "serve"];
     const opts = { env: this.env, logFile: this.log };
-    this.hub = options.runsTmpfsKiB === undefined ? startNode(args, opts) : startNodeOnTmpfs(join(this.hubDataDir, "runs"), options.runsTmpfsKiB, args, opts);
-    const hub = this.hub;
-    await waitFor(
-      async () => {
-        if (hub.exitCode !== null || hub.signalCode !== null) throw new Error(`the hub exited (${hub.exitCode ?? hub.signalCode}); see ${this.log.path}`);
-        return (await fetch(`${this.url}/api/health`)).ok;
-      },
-      20_000,
-      `the hub at ${this.url}`,
-    );
+    const hub = this.#spawn(args, opts, options.runsTmpfsKiB === undefined ? undefined : { dir: join(this.hubDataDir, "runs"), sizeKiB: options.runsTmpfsKiB });
+    this.hub = hub;
+    const signal = this.#untilExit(hub, "the hub");
+    // Each try bounded: a port someone else took may accept and never answer.
+    const health = () => fetch(`${this.url}/api/health`, { signal: AbortSignal.any([signal, AbortSignal.timeout(2000)]) });
+    await waitFor(async () => (await health()).ok, 20_000, `the hub at ${this.url}`, { signal });
   }
 
   /** kill -9: no drain, no clean close of the database. */
@@ -182,12 +213,14 @@ export class FaultRig {
 
   /** The proxy every agent connection goes through. */
   get link() {
+    this.signal?.throwIfAborted();
     if (!this.proxy) throw new Error("the rig has no proxy yet: start() it first");
     return this.proxy;
   }
 
   /** @param {{dataTmpfsKiB?: number}} [options] */
   async startAgent(options = {}) {
+    this.signal?.throwIfAborted();
     if (this.agentConfig === null) {
       const token = enrollHost(HOST, this.env);
       if (!this.proxy) throw new Error("start the proxy before the agent");
@@ -201,7 +234,7 @@ export class FaultRig {
     }
     const args = [AGENT_CLI, "run", "--config", this.agentConfig];
     const opts = { env: { ...process.env, LOG_LEVEL: "debug" }, logFile: this.log };
-    this.agent = options.dataTmpfsKiB === undefined ? startNode(args, opts) : startNodeOnTmpfs(this.agentDataDir, options.dataTmpfsKiB, args, opts);
+    this.agent = this.#spawn(args, opts, options.dataTmpfsKiB === undefined ? undefined : { dir: this.agentDataDir, sizeKiB: options.dataTmpfsKiB });
     await this.waitForAgentHello(this.agent);
   }
 
@@ -218,12 +251,12 @@ export class FaultRig {
     const before = this.hostRow()?.agent_started_at ?? "";
     await waitFor(
       async () => {
-        if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`the agent exited (${agent.exitCode ?? agent.signalCode}); see ${this.log.path}`);
         const row = this.hostRow();
         return row !== undefined && row.state === "online" && row.agent_started_at !== null && row.agent_started_at > before;
       },
       timeoutMs,
       "the agent's hello",
+      { signal: this.#untilExit(agent, "the agent") },
     );
   }
 
@@ -252,6 +285,14 @@ export class FaultRig {
    */
   async killAndRestartAgent(options = {}) {
     await this.killAgent();
+    return this.restartAgent(options);
+  }
+
+  /**
+   * After killAgent(): checks the database, starts a new agent process; returns the integrity check.
+   * @param {{sever?: boolean}} [options]  as in killAndRestartAgent
+   */
+  async restartAgent(options = {}) {
     if (options.sever) this.link.sever();
     const integrity = [this.integrity()];
     await this.startAgent();
@@ -283,14 +324,9 @@ export class FaultRig {
    * @param {unknown} [body]
    * @returns {Promise<{status: number, body: any}>} any: the suite reads a few fields of many response shapes
    */
-  async api(method, path, body) {
-    const res = await fetch(`${this.url}${path}`, {
-      method,
-      headers: { ...authHeaders(FAULT_ADMIN_KEY), ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : {} };
+  api(method, path, body) {
+    this.signal?.throwIfAborted();
+    return callApi(this.url, FAULT_ADMIN_KEY, method, path, body, { signal: this.signal });
   }
 
   /**
@@ -335,11 +371,75 @@ export class FaultRig {
     });
   }
 
+  /**
+   * After a scenario was abandoned at its deadline: kill -9 agent (and its socat) and hub, heal the
+   * link, so nothing it started goes on into the next scenario (whose ready() starts them afresh).
+   */
+  async reset() {
+    await this.killAgent();
+    await this.killHub();
+    this.proxy?.heal();
+    this.proxy?.thawAll();
+  }
+
+  /**
+   * Waits until the hub has no action queued or running and nothing left over (after a scenario
+   * whose fault came too late, before it runs again).
+   */
+  async quiet(timeoutMs = 30_000) {
+    await waitFor(
+      async () => {
+        const left = this.leftovers();
+        const busy = this.withDb((db) => /** @type {{n: number}} */ (db.prepare("SELECT count(*) AS n FROM actions WHERE status IN ('queued', 'running')").get()).n);
+        return busy + left.leases + left.runs + left.tests + left.steps === 0;
+      },
+      timeoutMs,
+      "the hub to have nothing queued, running or held",
+      { signal: this.signal },
+    );
+  }
+
+  /** Where the processes' log ends now: what a scenario logs comes after it. */
+  logOffset() {
+    return existsSync(this.logPath) ? statSync(this.logPath).size : 0;
+  }
+
+  /**
+   * The boards' journal trouble seen from `offset` on: lines the journal could not append make the
+   * board count too low, so a scenario in which it failed, or that began while it was failing, proves nothing.
+   * @param {number} offset
+   * @returns {string[]}
+   */
+  journalTrouble(offset) {
+    const text = readFileSync(this.logPath);
+    const field = (/** @type {string} */ line, /** @type {string} */ name) => new RegExp(`"${name}":"((?:[^"\\\\]|\\\\.)*)"`).exec(line)?.[1] ?? "?";
+    /** @type {Map<string, boolean>} journal path → failing at `offset` */
+    const failingBefore = new Map();
+    for (const line of text.subarray(0, offset).toString("utf8").split("\n")) {
+      const m = JOURNAL_EVENT.exec(line);
+      if (m) failingBefore.set(field(line, "path"), m[1] === "append_failed");
+    }
+    const out = [...failingBefore].filter(([, failing]) => failing).map(([path]) => `the board journal ${path} was failing to append when the scenario began`);
+    for (const line of text.subarray(offset).toString("utf8").split("\n")) {
+      if (JOURNAL_EVENT.exec(line)?.[1] === "append_failed") out.push(`the board journal ${field(line, "path")} could not append (${field(line, "err")}): the board count is incomplete`);
+    }
+    return out;
+  }
+
+  /**
+   * A clean stop (drain, database closed), kill -9 for what does not stop in time; returns what had
+   * to be killed that the rig had lost track of (must be nothing).
+   * @returns {Promise<string[]>}
+   */
   async close() {
-    await this.stopAgent().catch(() => this.agent?.kill("SIGKILL"));
-    await this.stopHub().catch(() => this.hub?.kill("SIGKILL"));
+    if (!(await settlesWithin(this.stopAgent(), 10_000))) await this.killAgent();
+    if (!(await settlesWithin(this.stopHub(), 10_000))) await this.killHub();
     await this.proxy?.close();
+    const survivors = [...this.children].filter(alive);
+    for (const child of survivors) child.kill("SIGKILL");
+    await Promise.all(survivors.map(exited));
     this.log.end();
+    return survivors.map((c) => `process ${c.pid} (${c.spawnargs.join(" ")}) was still running when the rig closed`);
   }
 
   /** Removes the rig's directory (kept when a run failed, for its logs). */

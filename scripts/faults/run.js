@@ -20,12 +20,13 @@ const guard = setTimeout(() => {
 guard.unref();
 /** @type {import("./scenario.js").Row[]} */
 const rows = [];
+let kept = true;
 try {
   for (const s of scenarios) rows.push(await runScenario(rig, s, { form, say }));
 } finally {
-  await closeRig(rig, rows);
+  kept = await closeRig(rig, rows, scenarios);
 }
 say(`\n${formatTable(rows, { title: `fault suite, ${form} form, ${rows.length} scenarios, ${((Date.now() - startedAt) / 1000).toFixed(0)} s` })}`);
 const failed = failures(rows);
-if (failed.length > 0) say(`\nlogs, database and the boards' journals kept in ${rig.dir}`);
-process.exit(failed.length === 0 ? 0 : 1);
+if (kept) say(`\nlogs, database and the boards' journals kept in ${rig.dir}`);
+process.exit(failed.length === 0 && rows.length >= scenarios.length ? 0 : 1);

@@ -1,7 +1,7 @@
 // @ts-check
 // What every scenario ends with: its probes judged on the board, what the hub left held or running,
 // and the database's integrity, as one row of the table.
-import { sleep } from "@labrig/shared";
+import { settlesWithin, sleep } from "@labrig/shared";
 
 /** @typedef {import("./rig.js").FaultRig} FaultRig */
 /** @typedef {import("./probes.js").Probe} Probe */
@@ -32,27 +32,58 @@ import { sleep } from "@labrig/shared";
  * @property {string} name
  * @property {string} what  one line for the README and the table's legend
  * @property {("short" | "full")[]} forms
+ * @property {number} [deadlineMs]  how long it may take, both attempts and the rig's readiness included (DEADLINE_MS unless given)
  * @property {boolean} [namespaces]  needs root for a tmpfs in a private mount namespace
  * @property {(rig: FaultRig, ctx: Context) => Promise<Row>} run
  */
 
+/** A scenario's deadline unless it sets its own: far above what one takes (3–10 s), below the test's timeout. */
+export const DEADLINE_MS = 90_000;
+
 /**
- * Waits for every probe to end (bounded), gives late duplicates `settleMs` to show on the board, and builds the row.
+ * After the last record ended, a duplicate started then shows on the board once its whole line is
+ * on the wire (the journal writes a line at its newline): the longest probe's wire time plus this.
+ */
+export const SETTLE_MARGIN_MS = 1500;
+
+/** Thrown by a scenario whose fault landed after the probe it aimed at had finished (a slow machine): it runs again, once. */
+export class WindowMissed extends Error {
+  /** @override */
+  name = "WindowMissed";
+}
+
+/**
+ * Right after a fault: throws WindowMissed when it came too late for `probe` (see Probe.window).
+ * @param {Probe} probe
+ * @param {"board" | "record"} done
+ */
+export function requireWindow(probe, done) {
+  const w = probe.window(done);
+  if (!w.held) throw new WindowMissed(w.why);
+}
+
+/**
+ * Waits for every probe to end (all within `endTimeoutMs`), gives a late duplicate the time to show
+ * on the board, and builds the row.
  * @param {FaultRig} rig
- * @param {{name: string, probes: Probe[], integrity?: string[], redispatchMs?: number | null, notes?: string[], violations?: string[], settleMs?: number, endTimeoutMs?: number}} r
+ * @param {{name: string, probes: Probe[], integrity?: string[], redispatchMs?: number | null | (() => number | null), notes?: string[], violations?: string[], endTimeoutMs?: number}} r
  * @returns {Promise<Row>}
  */
 export async function finish(rig, r) {
   const violations = [...(r.violations ?? [])];
+  const endBy = Date.now() + (r.endTimeoutMs ?? 30_000);
   for (const p of r.probes) {
     if (p.row() === null) continue;
     try {
-      await p.ended(r.endTimeoutMs ?? 30_000);
+      await p.ended(Math.max(1, endBy - Date.now()));
     } catch {
-      // Judged below as lost: its record never ended.
+      // Judged below as lost (its record never ended), unless the scenario was abandoned.
+      rig.signal?.throwIfAborted();
     }
   }
-  await sleep(r.settleMs ?? 1500);
+  // The hub answers an action when it ends: by now each answer (or the refused connection of a killed hub) is in.
+  await Promise.all(r.probes.map((p) => (p.reply ? settlesWithin(p.reply, 5000) : true)));
+  await sleep(Math.max(0, ...r.probes.map((p) => p.wireMs)) + SETTLE_MARGIN_MS, rig.signal);
   const verdicts = r.probes.map((p) => p.verdict());
   for (const v of verdicts) violations.push(...v.violations);
   const left = rig.leftovers();
@@ -63,7 +94,7 @@ export async function finish(rig, r) {
     actions: verdicts.length,
     lost: verdicts.filter((v) => v.lost).length,
     twice: verdicts.filter((v) => v.twice).length,
-    redispatchMs: r.redispatchMs ?? null,
+    redispatchMs: (typeof r.redispatchMs === "function" ? r.redispatchMs() : r.redispatchMs) ?? null,
     leases: left.leases,
     running: left.runs + left.tests + left.steps,
     integrity: bad.length === 0 ? "ok" : bad.join("; "),

@@ -12,7 +12,9 @@ import { finish } from "./scenario.js";
 /** @typedef {import("./rig.js").FaultRig} FaultRig */
 
 /**
- * Writes `probe` until one succeeds (each attempt a probe of its own, judged like any other); returns them all.
+ * Writes a probe until one succeeds (each attempt a probe of its own, judged like any other): one
+ * refused (device_unavailable) must not have reached the board, one that succeeded must have, once.
+ * Returns them all.
  * @param {FaultRig} rig
  * @param {string} tag
  * @param {{device?: string, timeoutMs?: number}} [options]
@@ -25,9 +27,10 @@ async function writeUntilItWorks(rig, tag, options = {}) {
     const p = new Probe(rig, `${tag} #${probes.length + 1}`, { ...(options.device ? { device: options.device } : {}), expect: { status: ["succeeded", "failed"], code: ["device_unavailable"] } }).submit();
     probes.push(p);
     const row = await p.ended();
+    p.expect = { ...p.expect, count: [row.status === "succeeded" ? 1 : 0] };
     if (row.status === "succeeded") return probes;
     if (Date.now() > deadline) return probes;
-    await sleep(200);
+    await sleep(200, rig.signal);
   }
 }
 
@@ -40,7 +43,7 @@ const ptyClosedMidExpect = {
     // The expect ends at once with device_unavailable (not at its 8 s timeout): the console went away under it.
     const waiting = new Probe(rig, "expect", { action: "serial.expect", params: (m) => ({ pattern: `never-${m}`, timeout_ms: 8000 }), expect: { status: ["failed"], code: ["device_unavailable"], count: [0] } }).submit();
     await waiting.started();
-    await sleep(200);
+    await sleep(200, rig.signal);
     const socat = rig.socatPids();
     if (socat.length !== 2) throw new Error(`expected the two boards' socat processes under the agent, found ${socat.length}`);
     const faultAt = Date.now();
@@ -133,10 +136,15 @@ const artifactDiskFull = {
     if (tc.status !== 201 && tc.status !== 200) throw new Error(`could not create the test case: ${tc.status} ${JSON.stringify(tc.body)}`);
     const started = await rig.api("POST", `/api/testcases/${tc.body.id}/runs`, {});
     if (started.status !== 202) throw new Error(`could not start the run: ${started.status} ${JSON.stringify(started.body)}`);
-    const run = await waitFor(async () => {
-      const r = await rig.api("GET", `/api/runs/${started.body.id}`);
-      return r.status === 200 && r.body.status !== "running" && r.body.status !== "queued" ? r.body : null;
-    }, 60_000, "the run on a full disk to end");
+    const run = await waitFor(
+      async () => {
+        const r = await rig.api("GET", `/api/runs/${started.body.id}`);
+        return r.status === 200 && r.body.status !== "running" && r.body.status !== "queued" ? r.body : null;
+      },
+      45_000,
+      "the run on a full disk to end",
+      { signal: rig.signal },
+    );
     notes.push(`run on a full disk: ${run.status}${run.reason ? ` (${run.reason})` : ""}`);
 
     // Space again: the same snapshot works, nothing needs a restart.

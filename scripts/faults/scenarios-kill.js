@@ -2,7 +2,7 @@
 // kill -9 of the agent at each point of an action's life, and of the hub mid-action and mid-campaign.
 import { waitFor } from "../lib/launch.js";
 import { Probe } from "./probes.js";
-import { finish } from "./scenario.js";
+import { finish, requireWindow } from "./scenario.js";
 
 /** @typedef {import("./scenario.js").Scenario} Scenario */
 
@@ -17,7 +17,9 @@ const agentKillQueued = {
     const queued = new Probe(rig, "queued", { expect: { status: ["succeeded"], count: [1] } }).submit();
     await queued.queued();
     const faultAt = Date.now();
-    const integrity = await rig.killAndRestartAgent();
+    await rig.killAgent();
+    requireWindow(running, "board");
+    const integrity = await rig.restartAgent();
     await queued.ended();
     return finish(rig, { name: this.name, probes: [running, queued], integrity, redispatchMs: queued.startedAfter(faultAt) });
   },
@@ -29,8 +31,7 @@ const agentKillSent = {
   what: "the hub sends an action the agent never receives over its silent link, then the agent is killed and its connection resets; restart it",
   forms: ["short", "full"],
   async run(rig) {
-    const proxy = rig.link;
-    proxy.freezeOpen();
+    rig.link.freezeOpen();
     const sent = new Probe(rig, "sent", { expect: { status: ["succeeded"], count: [1], minAttempts: 2 } }).submit();
     await sent.sent();
     const faultAt = Date.now();
@@ -49,8 +50,10 @@ const agentKillStarted = {
     // Killed mid-write: the board saw a partial line (not a run), the hub cannot know, so host_lost; never sent again.
     const started = new Probe(rig, "started", { slow: true, expect: { status: ["failed"], code: ["host_lost"], count: [0] } }).submit();
     await started.started();
-    const integrity = await rig.killAndRestartAgent();
-    return finish(rig, { name: this.name, probes: [started], integrity, settleMs: 2500 });
+    await rig.killAgent();
+    requireWindow(started, "board");
+    const integrity = await rig.restartAgent();
+    return finish(rig, { name: this.name, probes: [started], integrity });
   },
 };
 
@@ -60,14 +63,15 @@ const agentKillOutbox = {
   what: "the action ran but its result cannot reach the hub over the silent link, then the agent is killed; restart it",
   forms: ["short", "full"],
   async run(rig) {
-    const proxy = rig.link;
     // It ran once; the result died with the agent's memory, so the hub says host_lost (outcome unknown), never "not run".
     const done = new Probe(rig, "outbox", { slow: true, expect: { status: ["failed"], code: ["host_lost"], count: [1] } }).submit();
     await done.started();
-    proxy.freezeOpen();
+    rig.link.freezeOpen();
+    // Frozen before the write completed, so its result cannot have reached the hub.
+    requireWindow(done, "board");
     await done.onBoard();
     const integrity = await rig.killAndRestartAgent({ sever: true });
-    return finish(rig, { name: this.name, probes: [done], integrity, settleMs: 2500 });
+    return finish(rig, { name: this.name, probes: [done], integrity });
   },
 };
 
@@ -83,12 +87,17 @@ const hubKillAction = {
     await queued.queued();
     const faultAt = Date.now();
     await rig.killHub();
+    // Its result must not have reached the hub before the kill (nor the queued one started).
+    requireWindow(running, "record");
     const integrity = [rig.integrity()];
     // The agent finishes the write while the hub is away; its result waits in the agent's outbox.
     await running.onBoard();
     await rig.startHub();
     // Not reconciled in time: the probe's own `reconciled` expectation reports it.
-    const reconciled = await running.waitRow((r) => r.reconciled_at !== null, "to be reconciled from the agent's outbox", 30_000).catch(() => null);
+    const reconciled = await running.waitRow((r) => r.reconciled_at !== null, "to be reconciled from the agent's outbox", 20_000).catch(() => {
+      rig.signal?.throwIfAborted();
+      return null;
+    });
     const after = new Probe(rig, "after restart", { expect: { status: ["succeeded"], count: [1] } }).submit();
     await after.ended();
     const notes = reconciled?.reconciled_at ? [`reconciled ${Date.parse(reconciled.reconciled_at) - faultAt} ms after the kill`] : [];
@@ -120,17 +129,24 @@ const hubKillCampaign = {
     await second.started();
     const held = rig.leftovers().leases;
     await rig.killHub();
+    // Step 2 must still have been running at the kill: had it ended, step 3 would have been sent.
+    requireWindow(second, "record");
     const integrity = [rig.integrity()];
     await rig.startHub();
-    const run = await waitFor(async () => {
-      const r = await rig.api("GET", `/api/runs/${runId}`);
-      return r.status === 200 && r.body.status !== "running" && r.body.status !== "queued" ? r.body : null;
-    }, 20_000, "the interrupted run to be closed");
+    const run = await waitFor(
+      async () => {
+        const r = await rig.api("GET", `/api/runs/${runId}`);
+        return r.status === 200 && r.body.status !== "running" && r.body.status !== "queued" ? r.body : null;
+      },
+      20_000,
+      "the interrupted run to be closed",
+      { signal: rig.signal },
+    );
     // Never on the board: its `count` expectation reports it.
-    await second.onBoard().catch(() => undefined);
+    await second.onBoard().catch(() => rig.signal?.throwIfAborted());
     const violations = run.status === "interrupted" ? [] : [`run ended ${run.status}, expected interrupted`];
     if (held !== 1) violations.push(`the run held ${held} leases while its step ran, expected 1`);
-    return finish(rig, { name: this.name, probes: [first, second, third], integrity, violations, notes: [`run: ${run.status} (${run.reason ?? "no reason"})`], settleMs: 2500 });
+    return finish(rig, { name: this.name, probes: [first, second, third], integrity, violations, notes: [`run: ${run.status} (${run.reason ?? "no reason"})`] });
   },
 };
 

@@ -39,6 +39,8 @@ export function failures(/** @type {Row[]} */ rows) {
     if (r.running !== 0) out.push(`${r.scenario}: ${r.running} run(s)/test(s)/step(s) left running`);
     if (r.checks > 0 && r.integrity !== "ok") out.push(`${r.scenario}: integrity_check: ${r.integrity}`);
     out.push(...r.violations);
+    // A row that otherwise holds but judged nothing proves nothing (a broken row says why already).
+    if (r.violations.length === 0 && (r.actions === 0 || r.checks === 0)) out.push(`${r.scenario}: judged ${r.actions} action(s) and ran ${r.checks} integrity check(s); a scenario must do both`);
   }
   return out;
 }

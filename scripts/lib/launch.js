@@ -145,26 +145,97 @@ export function startNode(args, { env, logFile, prefix = [] }) {
 }
 
 /**
- * Polls `check` until it returns a truthy value or `timeoutMs` passes.
+ * Polls `check` until it returns a truthy value or `timeoutMs` passes. A check that throws is
+ * retried (the hub may not listen yet); `signal` ends the wait at once with its reason.
  * @template T
  * @param {() => Promise<T | undefined | null | false>} check
  * @param {number} timeoutMs
  * @param {string} what
+ * @param {{signal?: AbortSignal | undefined}} [options]
  * @returns {Promise<T>}
  */
-export async function waitFor(check, timeoutMs, what) {
+export async function waitFor(check, timeoutMs, what, options = {}) {
+  const { signal } = options;
   const deadline = Date.now() + timeoutMs;
   let lastError;
   while (Date.now() < deadline) {
+    signal?.throwIfAborted();
     try {
       const value = await check();
       if (value) return value;
     } catch (err) {
       lastError = err;
     }
-    await new Promise((r) => setTimeout(r, 50));
+    signal?.throwIfAborted();
+    await pause(50, signal);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError}` : ""}`);
+}
+
+/**
+ * Resolves after `ms`, or as soon as `signal` fires (the caller looks at the signal).
+ * @param {number} ms
+ * @param {AbortSignal | undefined} signal
+ * @returns {Promise<void>}
+ */
+function pause(ms, signal) {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Resolves when the process has exited (at once if it already has).
+ * @param {import("node:child_process").ChildProcess} child
+ * @returns {Promise<void>}
+ */
+export function exited(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once("exit", () => resolve());
+  });
+}
+
+/**
+ * A signal that fires when `child` exits, its reason saying so: a wait on the process given it
+ * fails at once instead of running to its timeout.
+ * @param {import("node:child_process").ChildProcess} child
+ * @param {string} what  e.g. "the hub"
+ * @param {string} [seeAlso]  where its output went
+ */
+export function exitSignal(child, what, seeAlso) {
+  const controller = new AbortController();
+  const abort = () => controller.abort(new Error(`${what} exited (${child.exitCode ?? child.signalCode})${seeAlso ? `; see ${seeAlso}` : ""}`));
+  if (child.exitCode !== null || child.signalCode !== null) abort();
+  else child.once("exit", abort);
+  return controller.signal;
+}
+
+/**
+ * One REST call with an API key; the body is parsed as JSON when there is one.
+ * @param {string} url  the hub's base URL
+ * @param {string} key
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @param {{signal?: AbortSignal | undefined}} [options]
+ * @returns {Promise<{status: number, body: any, headers: Headers}>} any: callers read the fields of many response shapes
+ */
+export async function callApi(url, key, method, path, body, options = {}) {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { ...authHeaders(key), ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : {}, headers: res.headers };
 }
 
 /**
