@@ -52,7 +52,8 @@ function simResources(config: DeviceConfig): { serial: string; power: string; re
 
 /**
  * Builds the agent from its config: hub link, simulated pseudo-terminals, devices (lines, then
- * serial consoles), simulated boards, executor. start() runs them in that order; stop() in reverse.
+ * serial consoles), simulated boards, executor. start() runs them in that order and connects to the
+ * hub last; stop() runs them in reverse.
  */
 export function createAgent(config: AgentConfig, logger: Logger, options: AgentOptions = {}): Agent {
   const host = config.host;
@@ -143,7 +144,9 @@ export function createAgent(config: AgentConfig, logger: Logger, options: AgentO
   const components: Component[] = [
     { name: "data dir", start: () => void mkdirSync(config.data_dir, { recursive: true }), stop: () => undefined },
     { name: "artifact store", start: () => artifacts.start(), stop: () => artifacts.stop() },
-    { name: "hub link", start: () => hubLink.start(), stop: () => hubLink.stop() },
+    // Stopped late (results of what the executor cancels at stop still reach the hub), but connected
+    // last, below: a hello before the devices are up would get work they refuse as not started.
+    { name: "hub link", start: () => undefined, stop: () => hubLink.stop() },
     { name: "outbox", start: () => undefined, stop: () => outbox.stop() },
     ...[...sims.entries()].map(([id, sim]) => ({ name: `sim pty ${id}`, start: () => sim.pty.start(), stop: () => sim.pty.stop() })),
     { name: "console streams", start: () => undefined, stop: () => [...streams.values()].forEach((s) => s.stop()) },
@@ -166,6 +169,7 @@ export function createAgent(config: AgentConfig, logger: Logger, options: AgentO
       stop: () => sim.dut?.stop(),
     })),
     { name: "executor", start: () => executor.start(), stop: () => executor.stop() },
+    { name: "hub connection", start: () => hubLink.start(), stop: () => undefined },
   ];
 
   const started: Component[] = [];
