@@ -237,10 +237,11 @@ export function createHub(config: HubConfig, options: HubOptions = {}): Hub {
       { name: "operator auth", start: () => auth.start(), stop: () => undefined },
       // Keys revoked by the CLI (another process) cut their dashboards too, within a poll.
       { name: "key revocations", start: () => apiKeys.watchExternalRevocations(log("api-keys")), stop: () => apiKeys.stopWatching() },
+      // Before the agent namespace, so it stops after it: the last heartbeats of closing sockets are written too.
+      { name: "presence", start: () => presence.start(), stop: () => presence.stop() },
       { name: "agent namespace", start: () => agents.start(), stop: () => agents.stop() },
       { name: "dashboard namespace", start: () => dashboard.start(), stop: () => dashboard.stop() },
       { name: "dashboard streams", start: () => streams.start(), stop: () => streams.stop() },
-      { name: "presence", start: () => presence.start(), stop: () => presence.stop() },
       { name: "device health", start: () => health.start(), stop: () => health.stop() },
       { name: "agent reports", start: () => reports.start(), stop: () => reports.stop() },
       { name: "video", start: () => video.start(), stop: () => video.stop() },
