@@ -49,8 +49,6 @@ export class FakeAgent {
   readonly requests: ActionRequest[] = [];
   readonly executed: ActionRequest[] = [];
   readonly cancels: string[] = [];
-  /** Requests whose start the hub declined (so they never ran). */
-  readonly declined: ActionRequest[] = [];
   readonly held = new Map<string, ActionRequest>();
   hold = false;
   /** When false, the agent receives requests but never reports them started (a slow or stuck agent). */
@@ -120,10 +118,7 @@ export class FakeAgent {
     this.requests.push(req);
     if (!this.confirm) return;
     // As the real agent: reads start at once; everything else only once the hub confirms the start.
-    if (req.confirm_start && !(await this.started(req))) {
-      this.declined.push(req);
-      return;
-    }
+    if (req.confirm_start && !(await this.started(req))) return;
     this.executed.push(req);
     if (this.hold) {
       this.held.set(req.id, req);

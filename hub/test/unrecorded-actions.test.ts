@@ -24,11 +24,10 @@ describe("an action whose record cannot be written", () => {
     try {
       db.exec("CREATE TRIGGER refuse_writes BEFORE INSERT ON actions WHEN NEW.action = 'gpio.write' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
 
-      // A free device: the action is sent, its write fails, and the agent's request to start it is declined.
+      // A free device: the action is recorded before it is sent, so a failed write means it is never sent.
       const sent = await post(hub, EXACT, { action: "gpio.write", params: { value: 1 } });
       expect(sent.status).toBe(500);
       expect(sent.body).toMatchObject({ error_code: "internal_error", message: expect.stringContaining("withdrawn before it ran") });
-      await waitFor(() => agent.declined.length === 1, 5000);
       expect(agent.executed).toEqual([]);
 
       // A busy device: the action would wait in the queue, its write fails at once, and nothing of it stays queued.
@@ -45,7 +44,8 @@ describe("an action whose record cannot be written", () => {
       db.exec("DROP TRIGGER refuse_writes");
       const next = await post(hub, EXACT, { action: "gpio.write", params: { value: 1 } });
       expect(next.body).toMatchObject({ status: "succeeded", attempts: 1 });
-      // Ran: the read and the last write, nothing else; and the database holds exactly those two.
+      // Reached the agent and ran: the read and the last write, nothing else; the database holds exactly those two.
+      expect(agent.requests.map((r) => r.action)).toEqual(["gpio.read", "gpio.write"]);
       expect(agent.executed.map((r) => r.action)).toEqual(["gpio.read", "gpio.write"]);
       expect(queryDb<{ action: string; status: string }>(hub.dataDir, "SELECT action, status FROM actions ORDER BY seq")).toEqual([
         { action: "gpio.read", status: "succeeded" },

@@ -152,24 +152,25 @@ export class ActionRuns implements ChannelPort {
     const a = job.admitted;
     const resource = a.exact ? a.exactResource : resolveResource(a.action, slot.resources, a.requested);
     const timeoutMs = actionTimeoutMs(a.action, a.params, this.d.options.actionTimeoutMs);
-    job.attempt += 1;
-    const sent = this.d.channel().send({ actionId: job.id, attempt: job.attempt, host: slot.host, device: slot.device, action: a.action, resource, params: a.params, timeoutMs, confirmStart: !isReadOnly(a.action) });
-    if (!sent) {
-      job.attempt -= 1;
+    const channel = this.d.channel();
+    if (!channel.canSend(slot.host)) {
       this.d.scheduler.release(slot.key, job.id);
       this.enqueue(job);
       return;
     }
+    job.attempt += 1;
     const deadline = setTimeout(() => this.onDeadline(job, timeoutMs), timeoutMs + HUB_DEADLINE_MARGIN_MS);
     job.running = { slot, resource, attempt: job.attempt, sentAtMs: Date.now(), deadline };
+    // Recorded before it is sent: nothing reaches a device that the records do not show.
     try {
       this.d.ledger.dispatched(job.id, slot, resource);
     } catch (err) {
-      // Sent but not recorded: withdrawn, so the agent is told no when it asks to start.
       job.reject(this.withdraw(job, err));
       job.markEnded();
       return;
     }
+    // In the same turn as canSend(), so the connection is still there.
+    channel.send({ actionId: job.id, attempt: job.attempt, host: slot.host, device: slot.device, action: a.action, resource, params: a.params, timeoutMs, confirmStart: !isReadOnly(a.action) });
     if (this.d.bus.has("action.dispatched")) this.d.bus.emit("action.dispatched", { action: a.action, waitedMs: performance.now() - job.submittedAtMs });
     // Running from the hub's point of view from here on (the ledger says so too), started or not yet.
     if (this.d.bus.has("action.running")) this.d.bus.emit("action.running", { id: job.id, action: a.action, status: "running", host: slot.host, device: slot.device, resource, requested_by: job.requestedBy, at: new Date().toISOString() });

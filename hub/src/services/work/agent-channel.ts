@@ -99,16 +99,20 @@ export class AgentChannel {
     for (const off of this.unsubscribe.splice(0)) off();
   }
 
-  /** Sends an attempt on the host's live socket; false when there is none (the caller keeps the action queued). */
-  send(out: Outgoing): boolean {
+  /** Whether the host has a live socket to send an attempt on. */
+  canSend(host: string): boolean {
+    return this.connections.get(host) !== undefined;
+  }
+
+  /** Sends an attempt on the host's live socket (the caller checked canSend() in the same turn). */
+  send(out: Outgoing): void {
     const socket = this.connections.get(out.host);
-    if (!socket) return false;
+    if (!socket) throw new Error(`no live connection to host '${out.host}' to send action ${out.actionId} on`);
     const wireId = wireIdOf(out.actionId, out.attempt);
     const flight: InFlight = { out, wireId, socketId: socket.id, started: false };
     this.byWire.set(wireId, flight);
     this.byAction.set(out.actionId, flight);
     socket.emit("action.request", { id: wireId, device: out.device, action: out.action, resource: out.resource, params: out.params, timeout_ms: out.timeoutMs, confirm_start: out.confirmStart });
-    return true;
   }
 
   /** Tells the agent to abort the action's current attempt (it answers with a `canceled` result if it had started). */
