@@ -118,8 +118,10 @@ class ClipMuxer {
     // left on device"), and at -loglevel error it prints nothing else: anything printed is a failure.
     if (code !== 0 || this.pipeError || printed !== "") {
       const why = printed || this.pipeError?.message || "no message";
-      const failure = new LabrigError("hardware_error", `ffmpeg could not write the clip (${signal ?? `exit code ${code}`}): ${why}`.slice(0, 1000));
-      throw NO_SPACE.test(printed) ? Object.assign(new Error(failure.message, { cause: failure }), { code: "ENOSPC" }) : failure;
+      const message = `ffmpeg could not write the clip (${signal ?? `exit code ${code}`}): ${why}`.slice(0, 1000);
+      // A full disk as the errno error it is, which the artifact store reports as storage_full.
+      if (NO_SPACE.test(printed)) throw Object.assign(new Error(message), { code: "ENOSPC" });
+      throw new LabrigError("hardware_error", message);
     }
   }
 
